@@ -1,0 +1,15 @@
+/** Three tiers, each runnable alone: `jest --selectProjects unit|integration|e2e`. */
+const transform = { "^.+\\.ts$": ["ts-jest", { isolatedModules: true, diagnostics: false }] };
+const base = { testEnvironment: "node", transform, moduleFileExtensions: ["ts", "js", "json"] };
+
+module.exports = {
+  projects: [
+    {
+      ...base,
+      displayName: "unit",
+      testMatch: ["<rootDir>/tests/unit/**/*.test.ts", "<rootDir>/{simulator,provider,sdk}/**/*.spec.ts"],
+    },
+    { ...base, displayName: "integration", testMatch: ["<rootDir>/tests/integration/**/*.test.ts"] },
+    { ...base, displayName: "e2e", testMatch: ["<rootDir>/tests/e2e/**/*.test.ts"] },
+  ],
+};

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): toolchain, build, lint, type-check, then every jest tier.
+# Writes .state/test-results/{checks.json,jest.json} so .ci/run can print "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+RESULTS=.state/test-results
+rm -rf "$RESULTS" && mkdir -p "$RESULTS"
+declare -A checks
+
+step() { # name, command...
+  local name=$1; shift
+  echo "== $name"
+  if "$@"; then checks[$name]=passed; else checks[$name]=failed; fi
+}
+
+step toolchain bash scripts/install-toolchain.sh
+step build npm run --silent build
+step lint npm run --silent lint
+step typecheck npm run --silent typecheck
+export PATH="$PWD/bin:$PATH"
+echo "== jest (unit, integration, e2e)"
+npx jest --ci --json --outputFile="$RESULTS/jest.json" "$@"
+jest_rc=$?
+
+{
+  printf '{'
+  sep=""
+  for k in "${!checks[@]}"; do printf '%s"%s":"%s"' "$sep" "$k" "${checks[$k]}"; sep=","; done
+  printf '}\n'
+} > "$RESULTS/checks.json"
+node scripts/summarize-tests.js "$RESULTS"
+for k in "${!checks[@]}"; do [ "${checks[$k]}" = passed ] || exit 1; done
+exit $jest_rc
