@@ -1,0 +1,195 @@
+/**
+ * Input validation for `check()`: zod schemas per resource, normalised values (sizes in bytes, durations in ms,
+ * defaults applied) and failures that name the property path and the rule. Pure: no network, no clock.
+ */
+import { z } from "zod";
+import { formatSize, parseDuration, parseSize } from "./units";
+
+/** The engine's placeholder for values not known during preview (sdk/nodejs/runtime/rpc.ts). */
+export const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+
+export interface CheckFailure {
+  property: string;
+  reason: string;
+}
+
+const size = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  try {
+    return parseSize(value);
+  } catch (e) {
+    ctx.addIssue({ code: "custom", message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
+const duration = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  try {
+    return parseDuration(value);
+  } catch (e) {
+    ctx.addIssue({ code: "custom", message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+
+const name = z.string().min(1, "must not be empty").max(255, "must be at most 255 characters");
+const tags = z.array(z.string().min(1, "tags must not be empty")).optional();
+const otherConfig = z.record(z.string(), z.string()).optional();
+const url = z
+  .string()
+  .regex(/^https?:\/\/[^\s/]+/, "must be a URL such as https://10.0.0.1")
+  .optional();
+/** A XenAPI object named by UUID or by name_label. */
+const objectName = z.string().min(1, "must name an object by name_label or UUID");
+
+export const POWER_STATES = ["Running", "Halted", "Suspended", "Paused"] as const;
+export type PowerState = (typeof POWER_STATES)[number];
+export const HA_RESTART_PRIORITIES = ["restart", "best-effort", ""] as const;
+
+const diskSchema = z.object({
+  size,
+  sr: objectName.optional(),
+  nameLabel: name.optional(),
+});
+
+const networkSchema = z.object({
+  network: objectName,
+  mac: z
+    .string()
+    .regex(/^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$/, "must be a MAC address such as 02:00:00:aa:bb:cc")
+    .transform((m) => m.toLowerCase())
+    .optional(),
+});
+
+const timeoutsSchema = z
+  .object({ create: duration.optional(), update: duration.optional(), delete: duration.optional() })
+  .strict();
+
+export const vmInputSchema = z
+  .object({
+    template: objectName,
+    nameLabel: name,
+    description: z.string().default(""),
+    vcpus: z.number().int("must be a whole number").min(1, "must be at least 1"),
+    maxVcpus: z.number().int("must be a whole number").min(1, "must be at least 1").optional(),
+    memory: size,
+    maxMemory: size.optional(),
+    disks: z.array(diskSchema).default([]),
+    networks: z.array(networkSchema).default([]),
+    powerState: z.enum(POWER_STATES).default("Running"),
+    affinityHost: objectName.optional(),
+    haRestartPriority: z.enum(HA_RESTART_PRIORITIES).default(""),
+    tags: tags.default([]),
+    otherConfig: otherConfig.default({}),
+    allowRestart: z.boolean().default(false),
+    waitForIp: z.boolean().default(false),
+    adopt: z.string().uuid("must be the UUID of an existing VM").optional(),
+    timeouts: timeoutsSchema.optional(),
+    url,
+    ownershipKey: z.string().optional(),
+  })
+  .strict()
+  .superRefine((vm, ctx) => {
+    if (vm.maxVcpus !== undefined && vm.vcpus > vm.maxVcpus) {
+      ctx.addIssue({ code: "custom", path: ["vcpus"], message: `vcpus ${vm.vcpus} exceeds maxVcpus ${vm.maxVcpus}` });
+    }
+    if (vm.maxMemory !== undefined && vm.memory > vm.maxMemory) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["memory"],
+        message: `memory ${formatSize(vm.memory)} exceeds maxMemory ${formatSize(vm.maxMemory)}`,
+      });
+    }
+    if (vm.memory < 64 * 1024 ** 2) {
+      ctx.addIssue({ code: "custom", path: ["memory"], message: `memory ${formatSize(vm.memory)} is below 64 MiB` });
+    }
+    vm.disks.forEach((d, i) => {
+      if (d.size <= 0) ctx.addIssue({ code: "custom", path: ["disks", i, "size"], message: "must be greater than 0" });
+    });
+  })
+  .transform((vm) => ({ ...vm, maxVcpus: vm.maxVcpus ?? vm.vcpus, maxMemory: vm.maxMemory ?? vm.memory }));
+
+export type VmInputs = z.output<typeof vmInputSchema>;
+export type VmDisk = VmInputs["disks"][number];
+export type VmNetwork = VmInputs["networks"][number];
+
+export const poolInputSchema = z
+  .object({
+    nameLabel: name,
+    description: z.string().default(""),
+    defaultSr: objectName.optional(),
+    ha: z
+      .object({
+        enabled: z.boolean(),
+        hostFailuresToTolerate: z.number().int().min(0, "must be 0 or more").optional(),
+        heartbeatSr: objectName.optional(),
+      })
+      .strict()
+      .optional(),
+    tags: tags.default([]),
+    otherConfig: otherConfig.default({}),
+    url,
+  })
+  .strict();
+export type PoolInputs = z.output<typeof poolInputSchema>;
+
+export const hostInputSchema = z
+  .object({
+    address: z.string().min(1, "must be the host's management address"),
+    enabled: z.boolean().default(true),
+    maintenance: z.boolean().default(false),
+    nameLabel: name.optional(),
+    tags: tags.default([]),
+    ejectOnDelete: z.boolean().default(false),
+    url,
+  })
+  .strict();
+export type HostInputs = z.output<typeof hostInputSchema>;
+
+function containsUnknown(value: unknown): boolean {
+  if (value === UNKNOWN) return true;
+  if (Array.isArray(value)) return value.some(containsUnknown);
+  if (value && typeof value === "object") return Object.values(value).some(containsUnknown);
+  return false;
+}
+
+/** Renders a zod path the way users write it: `disks[1].size`. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.reduce<string>(
+    (out, key) => (typeof key === "number" ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)),
+    "",
+  );
+}
+
+/**
+ * Validates `news` against `schema`. Properties whose value is (or contains) an unknown preview value are not
+ * validated and pass through unchanged, so previews of programs with computed inputs work.
+ */
+export function checkInputs<S extends z.ZodType>(
+  schema: S,
+  news: Record<string, unknown>,
+  outputKeys: readonly string[],
+  placeholders: Record<string, unknown> = {},
+): { inputs?: Record<string, unknown>; failures: CheckFailure[] } {
+  const raw: Record<string, unknown> = {};
+  // Output placeholders the SDK declares and the engine's own key are not inputs.
+  for (const [k, v] of Object.entries(news))
+    if (k !== "__provider" && !outputKeys.includes(k) && v !== undefined) raw[k] = v;
+  const unknownKeys = Object.keys(raw).filter((k) => containsUnknown(raw[k]));
+  const candidate: Record<string, unknown> = { ...raw };
+  // Stand-ins that satisfy the schema for unknown values; the originals are restored below.
+  for (const k of unknownKeys) {
+    if (k in placeholders) candidate[k] = placeholders[k];
+    else delete candidate[k];
+  }
+  const result = schema.safeParse(candidate);
+  if (!result.success) {
+    const failures = result.error.issues
+      .filter((issue) => !unknownKeys.includes(String(issue.path[0])))
+      .map((issue) => ({ property: formatPath(issue.path) || "(inputs)", reason: issue.message }));
+    if (failures.length > 0) return { failures };
+    return { inputs: raw, failures: [] };
+  }
+  const inputs = { ...(result.data as Record<string, unknown>) };
+  for (const k of unknownKeys) inputs[k] = raw[k];
+  return { inputs, failures: [] };
+}

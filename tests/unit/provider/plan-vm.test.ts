@@ -1,0 +1,163 @@
+import { planVm, type VmState, type VmPlan } from "../../../provider/plan/vm";
+import type { VmInputs } from "../../../provider/schema";
+
+const GiB = 1024 ** 3;
+
+const inputs: VmInputs = {
+  template: "Debian Bookworm 12",
+  nameLabel: "web-1",
+  description: "",
+  vcpus: 2,
+  maxVcpus: 4,
+  memory: 2 * GiB,
+  maxMemory: 4 * GiB,
+  disks: [{ size: 20 * GiB }, { size: 10 * GiB, sr: "shared-nfs" }],
+  networks: [{ network: "VM Network" }],
+  powerState: "Running",
+  haRestartPriority: "",
+  tags: [],
+  otherConfig: {},
+  allowRestart: false,
+  waitForIp: false,
+};
+
+const state: VmState = {
+  ...inputs,
+  uuid: "6f1c2a4e-0000-4000-8000-000000000001",
+  residentOn: "host-1",
+  domainType: "hvm",
+  ipAddresses: [],
+  actualMemory: 2 * GiB,
+  actualVcpus: 2,
+  diskUuids: ["vdi-0", "vdi-1"],
+};
+
+type Case = {
+  name: string;
+  old?: Partial<VmState>;
+  news: Partial<VmInputs>;
+  expect: Partial<Pick<VmPlan, "disruption" | "replaces" | "changed">> & { kinds?: string[]; blocked?: RegExp };
+};
+
+const cases: Case[] = [
+  { name: "no change", news: {}, expect: { disruption: "none", changed: [], kinds: [] } },
+  {
+    name: "name, tags and HA priority are setters",
+    news: { nameLabel: "web-01", tags: ["prod"], haRestartPriority: "restart" },
+    expect: { disruption: "none", kinds: ["set", "set", "setTags"] },
+  },
+  {
+    name: "vcpus within maxVcpus on a running VM is live",
+    news: { vcpus: 4 },
+    expect: { disruption: "live", kinds: ["setVcpusLive"] },
+  },
+  {
+    name: "memory within maxMemory on a running VM is live",
+    news: { memory: 3 * GiB },
+    expect: { disruption: "live", kinds: ["setMemoryLive"] },
+  },
+  {
+    name: "maxMemory change on a running VM without allowRestart is blocked and names the rule",
+    news: { maxMemory: 8 * GiB },
+    expect: { disruption: "restart", kinds: [], blocked: /maxMemory 4 GiB -> 8 GiB.*allowRestart: true/ },
+  },
+  {
+    name: "maxVcpus change with allowRestart is one restart",
+    news: { maxVcpus: 8, vcpus: 6, allowRestart: true },
+    expect: { disruption: "restart", kinds: ["restart"] },
+  },
+  {
+    name: "maxMemory change on a halted VM needs no restart",
+    old: { powerState: "Halted" },
+    news: { maxMemory: 8 * GiB, powerState: "Halted" },
+    expect: { disruption: "none", kinds: ["setLimits"] },
+  },
+  {
+    name: "halting and resizing at once: halt first, then set limits",
+    news: { maxMemory: 8 * GiB, powerState: "Halted" },
+    expect: { disruption: "power", kinds: ["power", "setLimits"] },
+  },
+  {
+    name: "affinity change on a running VM migrates live",
+    news: { affinityHost: "xen-02" },
+    expect: { disruption: "live", kinds: ["setAffinity", "migrate"] },
+  },
+  {
+    name: "affinity change on a halted VM only sets the hint",
+    old: { powerState: "Halted" },
+    news: { affinityHost: "xen-02", powerState: "Halted" },
+    expect: { disruption: "none", kinds: ["setAffinity"] },
+  },
+  {
+    name: "template change replaces",
+    news: { template: "CentOS 6 (PV)" },
+    expect: { disruption: "replace", replaces: ["template"], kinds: [] },
+  },
+  {
+    name: "a data disk added is live",
+    news: { disks: [...inputs.disks, { size: 5 * GiB }] },
+    expect: { disruption: "live", kinds: ["addDisk"] },
+  },
+  {
+    name: "a data disk removed is live",
+    news: { disks: [inputs.disks[0]!] },
+    expect: { disruption: "live", kinds: ["removeDisk"] },
+  },
+  {
+    name: "a data disk grown is an online resize",
+    news: { disks: [inputs.disks[0]!, { size: 20 * GiB, sr: "shared-nfs" }] },
+    expect: { disruption: "live", kinds: ["resizeDisk"] },
+  },
+  {
+    name: "the boot disk grown needs a restart",
+    news: { disks: [{ size: 40 * GiB }, inputs.disks[1]!], allowRestart: true },
+    expect: { disruption: "restart", kinds: ["restart"] },
+  },
+  {
+    name: "a disk never shrinks",
+    news: { disks: [inputs.disks[0]!, { size: 1 * GiB, sr: "shared-nfs" }] },
+    expect: { blocked: /cannot shrink/ },
+  },
+  {
+    name: "a disk moved to another SR is a live storage migration",
+    news: { disks: [inputs.disks[0]!, { size: 10 * GiB, sr: "local-xen-01" }] },
+    expect: { disruption: "live", kinds: ["moveDisk"] },
+  },
+  {
+    name: "power Running -> Suspended is a named transition",
+    news: { powerState: "Suspended" },
+    expect: { disruption: "power", kinds: ["power"] },
+  },
+  {
+    name: "allowRestart alone changes state, not the VM",
+    news: { allowRestart: true },
+    expect: { disruption: "none", changed: ["allowRestart"], kinds: [] },
+  },
+  {
+    name: "a network added is attached live",
+    news: { networks: [{ network: "VM Network" }, { network: "Management" }] },
+    expect: { disruption: "live", kinds: ["addVif"] },
+  },
+];
+
+describe("planVm", () => {
+  test.each(cases)("$name", ({ old, news, expect: want }) => {
+    const plan = planVm({ ...state, ...old }, { ...inputs, ...news });
+    if (want.disruption) expect(plan.disruption).toBe(want.disruption);
+    if (want.replaces) expect(plan.replaces).toEqual(want.replaces);
+    if (want.changed) expect(plan.changed).toEqual(want.changed);
+    if (want.kinds) expect(plan.steps.map((s) => s.kind)).toEqual(want.kinds);
+    if (want.blocked) expect(plan.blocked).toMatch(want.blocked);
+    else expect(plan.blocked).toBeUndefined();
+  });
+
+  test("a restart carries the halted-only steps inside it", () => {
+    const plan = planVm(state, { ...inputs, maxMemory: 8 * GiB, memory: 6 * GiB, allowRestart: true });
+    const restart = plan.steps.find((s) => s.kind === "restart");
+    expect(restart).toMatchObject({
+      kind: "restart",
+      whileHalted: [{ kind: "setLimits", memory: 6 * GiB, maxMemory: 8 * GiB, vcpus: 2, maxVcpus: 4 }],
+    });
+    expect(plan.reasons[0]).toMatch(/^restart required: maxMemory 4 GiB -> 8 GiB/);
+  });
+});
