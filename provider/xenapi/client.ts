@@ -1,0 +1,659 @@
+/**
+ * XenApiClient: sessions, the retrying call loop, Async.* tasks and typed record reads over one {@link Transport}.
+ */
+import { XenApiError, XenTransportError, isTransportError, isXenApiError } from "./errors";
+import { Inventory, type InventoryOptions } from "./inventory";
+import { describeIssues, parseRecord, type TaskRecord, type XenClass, type XenRecord } from "./records";
+import { redact, redactParams } from "./redact";
+import { retryDecision } from "./retry";
+import { decodeTaskResult } from "./task-result";
+import { createAgents, type Agents } from "./tls";
+import { HttpTransport, masterEndpoint, normalizeEndpoint, type Transport, type TransportFactory } from "./transport";
+import { checkTaskState, runWaiter, sleep } from "./waiter";
+
+export interface XenApiClientOptions {
+  /** `https://host[:port]` of the pool coordinator (`/jsonrpc` is appended); `http://` for tests. */
+  url: string;
+  username: string;
+  password: string;
+  /** PEM bundle to verify the host; default: the system CAs. */
+  caCert?: string;
+  /** Pinned SHA-256 fingerprint of the host certificate (hex, colons optional; several separated by commas). */
+  fingerprint?: string;
+  /** Explicitly skip certificate verification. */
+  insecure?: boolean;
+  /** Per HTTP exchange, default 60 000 ms. `event.from` calls get their blocking time on top. */
+  timeoutMs?: number;
+  /** Default overall budget for one logical call including retries, default 120 000 ms. */
+  deadlineMs?: number;
+  /** Default 64 MiB. */
+  maxResponseBytes?: number;
+  /** Debug lines (one per call, with duration). Default: stderr when XEN_DEBUG=1. Secrets are redacted. */
+  logger?: (line: string) => void;
+  /** Sent as the session originator (xapi limits sessions per originator). */
+  originator?: string;
+  /** Replace the HTTP transport (tests, in-process hosts). Called once per endpoint (again after HOST_IS_SLAVE). */
+  transportFactory?: TransportFactory;
+  /** Jitter source for retry delays; default Math.random. */
+  random?: () => number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** Per HTTP exchange. */
+  timeoutMs?: number;
+  /** Overall budget for this call including retries (and for callAsync, the task). */
+  deadlineMs?: number;
+}
+
+/** Methods called without a session argument. */
+const SESSIONLESS: ReadonlySet<string> = new Set([
+  "session.login_with_password",
+  "session.slave_local_login_with_password",
+  "system.listMethods",
+  "system.methodHelp",
+]);
+
+const MAX_MASTER_REDIRECTS = 3;
+/** How long event.from may block per call while waiting for a task. */
+const TASK_EVENT_WAIT_MS = 30_000;
+/** Poll interval when event.from is not available. */
+const TASK_POLL_MS = 1_000;
+/** Budget for housekeeping calls (task.cancel/destroy, logout). */
+const HOUSEKEEPING_MS = 5_000;
+
+/** Codes after which waiting on event.from is pointless and polling is used instead. */
+const EVENTS_UNAVAILABLE = new Set([
+  "MESSAGE_METHOD_UNKNOWN",
+  "RBAC_PERMISSION_DENIED",
+  "EVENT_SUBSCRIPTION_PARSE_FAILURE",
+  "EVENT_FROM_TOKEN_PARSE_FAILURE",
+  "EVENTS_LOST",
+  "MESSAGE_PARAMETER_COUNT_MISMATCH",
+]);
+
+interface SessionState {
+  promise: Promise<string>;
+  ref?: string;
+}
+
+interface CallContext {
+  startedAt: number;
+  deadlineAt: number;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+function abortedError(method: string, host: string, signal?: AbortSignal): XenTransportError {
+  return new XenTransportError({
+    kind: "aborted",
+    method,
+    host,
+    message: `${method} on ${host}: aborted by the caller`,
+    cause: signal?.reason,
+  });
+}
+
+export class XenApiClient {
+  /** The URL this client was configured with (normalised). See {@link endpoint} for the current coordinator. */
+  readonly url: string;
+  private currentEndpoint: string;
+  private transport: Transport;
+  private readonly agents: Agents | undefined;
+  private readonly factory: TransportFactory;
+  private readonly username: string;
+  private readonly password: string;
+  private readonly originator: string | undefined;
+  private readonly timeoutMs: number;
+  private readonly deadlineMs: number;
+  private readonly logger: ((line: string) => void) | undefined;
+  private readonly random: () => number;
+  private session: SessionState | undefined;
+  /** Every session ref this client obtained: redacted from all log lines. */
+  private readonly sessionRefs = new Set<string>();
+  private readonly inventories = new Set<Inventory>();
+  private closed = false;
+
+  constructor(opts: XenApiClientOptions) {
+    this.url = normalizeEndpoint(opts.url);
+    this.currentEndpoint = this.url;
+    this.username = opts.username;
+    this.password = opts.password;
+    this.originator = opts.originator;
+    this.timeoutMs = opts.timeoutMs ?? 60_000;
+    this.deadlineMs = opts.deadlineMs ?? 120_000;
+    this.random = opts.random ?? Math.random;
+    this.logger =
+      opts.logger ?? (process.env.XEN_DEBUG === "1" ? (line) => process.stderr.write(`${line}\n`) : undefined);
+    if (opts.transportFactory) {
+      this.factory = opts.transportFactory;
+    } else {
+      const agents = createAgents(opts);
+      this.agents = agents;
+      const maxResponseBytes = opts.maxResponseBytes;
+      this.factory = (endpoint) =>
+        new HttpTransport(endpoint, maxResponseBytes === undefined ? {} : { maxResponseBytes }, agents);
+    }
+    this.transport = this.factory(this.currentEndpoint);
+  }
+
+  /** The endpoint calls currently go to: the configured URL, or the coordinator a HOST_IS_SLAVE named. */
+  get endpoint(): string {
+    return this.currentEndpoint;
+  }
+
+  /** `host[:port]` of the current endpoint. */
+  get host(): string {
+    return this.transport.host;
+  }
+
+  // ---- logging -----------------------------------------------------------------------------------------------
+
+  private log(line: string): void {
+    if (!this.logger) return;
+    const secrets = [...this.sessionRefs];
+    if (this.password.length >= 3) secrets.push(this.password);
+    try {
+      this.logger(String(redact(line, { secrets })));
+    } catch {
+      // a broken logger must not break calls
+    }
+  }
+
+  private logCall(method: string, params: readonly unknown[], outcome: string, ms: number, attempt: number): void {
+    if (!this.logger) return;
+    const shown = JSON.stringify(redactParams(method, params, { secrets: this.sessionRefs }));
+    const shortParams = shown.length > 300 ? `${shown.slice(0, 300)}...` : shown;
+    this.log(
+      `[xenapi] ${this.transport.host} ${method}${shortParams} -> ${outcome} in ${ms} ms${attempt > 1 ? ` (attempt ${attempt})` : ""}`,
+    );
+  }
+
+  // ---- sessions ----------------------------------------------------------------------------------------------
+
+  private assertOpen(method: string): void {
+    if (this.closed) {
+      throw new XenTransportError({
+        kind: "aborted",
+        method,
+        host: this.transport.host,
+        message: `${method}: the XenApiClient for ${this.url} is closed`,
+      });
+    }
+  }
+
+  private async switchToMaster(address: string, method: string): Promise<void> {
+    const next = masterEndpoint(this.currentEndpoint, address);
+    if (next === this.currentEndpoint) {
+      throw new XenTransportError({
+        kind: "malformed",
+        method,
+        host: this.transport.host,
+        message: `${method}: ${this.transport.host} says it is a supporter whose coordinator is itself (${address}); the pool may be mid-failover, retry later.`,
+      });
+    }
+    this.log(`[xenapi] ${this.transport.host} is a pool supporter; reconnecting to the coordinator ${address}`);
+    this.transport.close();
+    this.currentEndpoint = next;
+    this.transport = this.factory(next);
+    this.session = undefined;
+  }
+
+  /** Logs in (once for all concurrent callers). Handles HOST_IS_SLAVE and transient failures. */
+  private ensureSession(ctx: CallContext): Promise<string> {
+    if (!this.session) {
+      const state: SessionState = { promise: Promise.resolve("") };
+      state.promise = this.login(ctx).then(
+        (ref) => {
+          state.ref = ref;
+          return ref;
+        },
+        (e: unknown) => {
+          if (this.session === state) this.session = undefined;
+          throw e;
+        },
+      );
+      this.session = state;
+    }
+    return this.session.promise;
+  }
+
+  private async login(ctx: CallContext): Promise<string> {
+    const method = "session.login_with_password";
+    const params: unknown[] = [this.username, this.password];
+    if (this.originator !== undefined) params.push("1.0", this.originator);
+    // Login failures (other than redirects) are not retried here: the caller's loop applies the policy.
+    for (let redirect = 0; ; redirect++) {
+      try {
+        const ref = await this.send(method, params, ctx, 1);
+        if (typeof ref !== "string" || !ref.startsWith("OpaqueRef:")) {
+          throw new XenTransportError({
+            kind: "malformed",
+            method,
+            host: this.transport.host,
+            message: `${method} on ${this.transport.host}: expected a session ref, got ${JSON.stringify(ref)?.slice(0, 80)}`,
+          });
+        }
+        this.sessionRefs.add(ref);
+        return ref;
+      } catch (e) {
+        if (isXenApiError(e, "HOST_IS_SLAVE") && redirect < MAX_MASTER_REDIRECTS && e.params[0]) {
+          await this.switchToMaster(e.params[0], method);
+          continue;
+        }
+        throw e;
+      }
+    }
+  }
+
+  private dropSession(ref: string): void {
+    if (this.session?.ref === ref) this.session = undefined;
+  }
+
+  // ---- calls -------------------------------------------------------------------------------------------------
+
+  private context(opts: CallOptions | undefined): CallContext {
+    const startedAt = Date.now();
+    return {
+      startedAt,
+      deadlineAt: startedAt + (opts?.deadlineMs ?? this.deadlineMs),
+      timeoutMs: opts?.timeoutMs ?? this.timeoutMs,
+      ...(opts?.signal ? { signal: opts.signal } : {}),
+    };
+  }
+
+  /** One HTTP exchange, logged. The timeout is capped by the call's deadline. */
+  private async send(method: string, params: readonly unknown[], ctx: CallContext, attempt: number): Promise<unknown> {
+    if (ctx.signal?.aborted) throw abortedError(method, this.transport.host, ctx.signal);
+    const remaining = ctx.deadlineAt - Date.now();
+    const extraTimeoutMs = eventWaitMs(method, params);
+    const timeoutMs = Math.max(1, Math.min(ctx.timeoutMs + extraTimeoutMs, remaining));
+    const t0 = Date.now();
+    const shownParams = SESSIONLESS.has(method) ? params : params.slice(1);
+    try {
+      const result = await this.transport.send(
+        { method, params },
+        { timeoutMs, ...(ctx.signal ? { signal: ctx.signal } : {}) },
+      );
+      this.logCall(method, shownParams, "ok", Date.now() - t0, attempt);
+      return result;
+    } catch (e) {
+      const what = isXenApiError(e)
+        ? e.code
+        : isTransportError(e)
+          ? `${e.kind} error: ${e.message}`
+          : `error: ${String(e)}`;
+      this.logCall(method, shownParams, what, Date.now() - t0, attempt);
+      throw e;
+    }
+  }
+
+  /**
+   * Calls `Class.method` with the session prepended (logs in lazily; one re-login on SESSION_INVALID; HOST_IS_SLAVE
+   * reconnects to the named coordinator). Retries only per {@link retryDecision}: read-only methods and transient
+   * transport failures; OTHER_OPERATION_IN_PROGRESS / TOO_MANY_PENDING_TASKS wait and retry within the deadline;
+   * other mutations are never repeated blindly.
+   */
+  async call<T = unknown>(method: string, params: readonly unknown[] = [], opts?: CallOptions): Promise<T> {
+    return (await this.callWith(method, params, this.context(opts))) as T;
+  }
+
+  private async callWith(method: string, params: readonly unknown[], ctx: CallContext): Promise<unknown> {
+    this.assertOpen(method);
+    let relogins = 0;
+    let redirects = 0;
+    for (let attempt = 1; ; attempt++) {
+      if (ctx.signal?.aborted) throw abortedError(method, this.transport.host, ctx.signal);
+      let sessionRef: string | undefined;
+      try {
+        if (SESSIONLESS.has(method)) return await this.send(method, params, ctx, attempt);
+        sessionRef = await this.ensureSession(ctx);
+        return await this.send(method, [sessionRef, ...params], ctx, attempt);
+      } catch (e) {
+        // The session check happens before anything runs (server_helpers.ml), so a retry after re-login is safe.
+        if (isXenApiError(e, "SESSION_INVALID") && sessionRef !== undefined && relogins < 1) {
+          relogins++;
+          this.dropSession(sessionRef);
+          continue;
+        }
+        if (isXenApiError(e, "HOST_IS_SLAVE") && redirects < MAX_MASTER_REDIRECTS && e.params[0]) {
+          redirects++;
+          await this.switchToMaster(e.params[0], method);
+          continue;
+        }
+        const failedMethod =
+          sessionRef === undefined && !SESSIONLESS.has(method) ? "session.login_with_password" : method;
+        const decision = retryDecision({
+          method: failedMethod,
+          error: e,
+          attempt,
+          elapsedMs: Date.now() - ctx.startedAt,
+          deadlineMs: ctx.deadlineAt - ctx.startedAt,
+          random: this.random,
+        });
+        if (!decision.retry) throw e;
+        this.log(`[xenapi] ${method}: retrying in ${decision.delayMs} ms (${decision.reason})`);
+        try {
+          await sleep(decision.delayMs, ctx.signal);
+        } catch {
+          throw abortedError(method, this.transport.host, ctx.signal);
+        }
+      }
+    }
+  }
+
+  /**
+   * Runs `Async.<method>` and waits for its task: event.from on the task (polling `task.get_record` where events are
+   * unavailable), decodes the XML-RPC fragment in `task.result`, turns `error_info` into a XenApiError, cancels the
+   * task when the deadline passes (then throws a timeout XenTransportError saying what it waited for) and destroys
+   * finished tasks. Busy errors (OTHER_OPERATION_IN_PROGRESS, ...) from the task re-submit it within the deadline.
+   * Returns the decoded result: a ref, `""` for void.
+   */
+  async callAsync(method: string, params: readonly unknown[] = [], opts?: CallOptions): Promise<string> {
+    const ctx = this.context(opts);
+    const asyncMethod = `Async.${method}`;
+    for (let attempt = 1; ; attempt++) {
+      const taskRef = await this.callWith(asyncMethod, params, ctx);
+      if (typeof taskRef !== "string" || !taskRef.startsWith("OpaqueRef:")) {
+        throw new XenTransportError({
+          kind: "malformed",
+          method: asyncMethod,
+          host: this.transport.host,
+          message: `${asyncMethod} on ${this.transport.host}: expected a task ref, got ${JSON.stringify(taskRef)?.slice(0, 80)}`,
+        });
+      }
+      try {
+        return await this.waitForTask(taskRef, asyncMethod, ctx);
+      } catch (e) {
+        if (!isXenApiError(e)) throw e;
+        const decision = retryDecision({
+          method: asyncMethod,
+          error: e,
+          attempt,
+          elapsedMs: Date.now() - ctx.startedAt,
+          deadlineMs: ctx.deadlineAt - ctx.startedAt,
+          random: this.random,
+        });
+        if (!decision.retry) throw e;
+        this.log(`[xenapi] ${asyncMethod}: task failed with ${e.code}; re-submitting in ${decision.delayMs} ms`);
+        try {
+          await sleep(decision.delayMs, ctx.signal);
+        } catch {
+          throw abortedError(asyncMethod, this.transport.host, ctx.signal);
+        }
+      }
+    }
+  }
+
+  private parseTask(raw: unknown, taskRef: string, method: string): TaskRecord {
+    const parsed = parseRecord("task", raw);
+    if (!parsed.success) {
+      throw new XenTransportError({
+        kind: "malformed",
+        method,
+        host: this.transport.host,
+        taskRef,
+        message: `${method} on ${this.transport.host}: task ${taskRef} has an unexpected shape (${describeIssues(parsed.error)})`,
+      });
+    }
+    return parsed.data;
+  }
+
+  /** Waits for a task to finish and returns its decoded result (or throws its error). */
+  private async waitForTask(taskRef: string, method: string, ctx: CallContext): Promise<string> {
+    let token = "";
+    let useEvents = true;
+    let last: TaskRecord | undefined;
+    const readTask = async (): Promise<TaskRecord> =>
+      this.parseTask(await this.callWith("task.get_record", [taskRef], ctx), taskRef, method);
+
+    const poll = async ({ remainingMs, attempt }: { remainingMs: number; attempt: number }): Promise<TaskRecord> => {
+      if (!useEvents) {
+        if (attempt > 1) await sleepOrAbort(Math.min(TASK_POLL_MS, remainingMs), ctx.signal, method, this);
+        last = await readTask();
+        return last;
+      }
+      const waitMs = Math.max(0, Math.min(TASK_EVENT_WAIT_MS, remainingMs - Math.min(5_000, remainingMs / 4)));
+      let res: unknown;
+      try {
+        res = await this.callWith("event.from", [[`task/${taskRef}`], token, waitMs / 1000], ctx);
+      } catch (e) {
+        if (isXenApiError(e) && EVENTS_UNAVAILABLE.has(e.code)) {
+          this.log(`[xenapi] event.from unusable (${e.code}); polling task ${taskRef}`);
+          useEvents = false;
+          last = await readTask();
+          return last;
+        }
+        throw e;
+      }
+      const batch = (res ?? {}) as { token?: unknown; events?: unknown };
+      if (typeof batch.token === "string") token = batch.token;
+      const events = Array.isArray(batch.events) ? (batch.events as Record<string, unknown>[]) : [];
+      const mine = events.filter((ev) => ev && ev.ref === taskRef);
+      const latest = mine[mine.length - 1];
+      if (latest && latest.operation !== "del" && latest.snapshot !== undefined) {
+        last = this.parseTask(latest.snapshot, taskRef, method);
+        return last;
+      }
+      // No snapshot (first call on a host that ignores per-object subscriptions, or a del): ask directly.
+      if (!last || latest?.operation === "del") last = await readTask();
+      return last;
+    };
+
+    let outcome;
+    try {
+      outcome = await runWaiter<TaskRecord>({
+        poll,
+        checkState: checkTaskState,
+        deadlineAt: ctx.deadlineAt,
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+      });
+    } catch (e) {
+      if (ctx.signal?.aborted) {
+        this.cancelTaskInBackground(taskRef);
+        throw abortedError(method, this.transport.host, ctx.signal);
+      }
+      throw e;
+    }
+
+    if (outcome.state === "TIMEOUT") return this.taskTimedOut(taskRef, method, ctx, outcome.last);
+    return this.finishTask(taskRef, method, outcome.result);
+  }
+
+  private async finishTask(taskRef: string, method: string, task: TaskRecord): Promise<string> {
+    await this.destroyTask(taskRef);
+    if (task.status === "success") {
+      try {
+        return decodeTaskResult(task.result);
+      } catch (e) {
+        throw new XenTransportError({
+          kind: "malformed",
+          method,
+          host: this.transport.host,
+          taskRef,
+          cause: e,
+          message: `${method} on ${this.transport.host}: task ${taskRef} succeeded but its result could not be decoded (${(e as Error).message}): ${task.result.slice(0, 120)}`,
+        });
+      }
+    }
+    const [code, ...params] = task.error_info;
+    if (code) throw new XenApiError({ code, params, method, host: this.transport.host, taskRef });
+    if (task.status === "cancelled") {
+      throw new XenApiError({ code: "TASK_CANCELLED", params: [taskRef], method, host: this.transport.host, taskRef });
+    }
+    throw new XenApiError({
+      code: "INTERNAL_ERROR",
+      params: ["task failed without error_info"],
+      method,
+      host: this.transport.host,
+      taskRef,
+    });
+  }
+
+  private async taskTimedOut(
+    taskRef: string,
+    method: string,
+    ctx: CallContext,
+    last: TaskRecord | undefined,
+  ): Promise<string> {
+    const budgetMs = ctx.deadlineAt - ctx.startedAt;
+    const house = this.housekeepingContext();
+    let cancelled = false;
+    try {
+      await this.callWith("task.cancel", [taskRef], house);
+      cancelled = true;
+    } catch (e) {
+      this.log(`[xenapi] task.cancel ${taskRef} failed: ${(e as Error).message}`);
+    }
+    // task.cancel is only a request; the task may have finished meanwhile.
+    try {
+      const now = this.parseTask(await this.callWith("task.get_record", [taskRef], house), taskRef, method);
+      if (now.status === "success" || now.status === "failure") return await this.finishTask(taskRef, method, now);
+      if (now.status === "cancelled") await this.destroyTask(taskRef);
+      last = now;
+    } catch (e) {
+      if (isXenApiError(e) && e.taskRef === taskRef) throw e;
+      if (isTransportError(e) && e.taskRef === taskRef && e.kind === "malformed") throw e;
+    }
+    const progress = last ? ` (last status ${last.status}, progress ${Math.round(last.progress * 100)}%)` : "";
+    throw new XenTransportError({
+      kind: "timeout",
+      method,
+      host: this.transport.host,
+      taskRef,
+      message: `${method} on ${this.transport.host}: gave up after ${Math.round(budgetMs / 1000)} s waiting for task ${taskRef} to finish${progress}; ${cancelled ? "cancellation was requested, but the operation may still complete" : "the task could not be cancelled and may still complete"}. Check the object's state before retrying, or raise deadlineMs.`,
+    });
+  }
+
+  private housekeepingContext(): CallContext {
+    const startedAt = Date.now();
+    return { startedAt, deadlineAt: startedAt + HOUSEKEEPING_MS, timeoutMs: HOUSEKEEPING_MS };
+  }
+
+  private async destroyTask(taskRef: string): Promise<void> {
+    try {
+      await this.callWith("task.destroy", [taskRef], this.housekeepingContext());
+    } catch (e) {
+      // xapi garbage-collects finished tasks eventually; a failed destroy is not the caller's problem.
+      this.log(`[xenapi] task.destroy ${taskRef} failed: ${(e as Error).message}`);
+    }
+  }
+
+  private cancelTaskInBackground(taskRef: string): void {
+    if (this.closed) return;
+    this.callWith("task.cancel", [taskRef], this.housekeepingContext()).catch((e: unknown) =>
+      this.log(`[xenapi] task.cancel ${taskRef} failed: ${(e as Error).message}`),
+    );
+  }
+
+  // ---- records -----------------------------------------------------------------------------------------------
+
+  private parseOrThrow<C extends XenClass>(cls: C, ref: string, raw: unknown, method: string): XenRecord<C> {
+    const parsed = parseRecord(cls, raw);
+    if (parsed.success) return parsed.data;
+    throw new XenTransportError({
+      kind: "malformed",
+      method,
+      host: this.transport.host,
+      message: `${method} on ${this.transport.host}: the ${cls} record ${ref} does not have the expected shape (${describeIssues(parsed.error)}). The host's XenAPI version may differ from what this client supports.`,
+    });
+  }
+
+  /** `<cls>.get_record`, parsed with the class schema. */
+  async getRecord<C extends XenClass>(cls: C, ref: string, opts?: CallOptions): Promise<XenRecord<C>> {
+    const method = `${cls}.get_record`;
+    return this.parseOrThrow(cls, ref, await this.call(method, [ref], opts), method);
+  }
+
+  /** `<cls>.get_all_records` as a Map ref -> parsed record. */
+  async getAllRecords<C extends XenClass>(cls: C, opts?: CallOptions): Promise<Map<string, XenRecord<C>>> {
+    const method = `${cls}.get_all_records`;
+    const raw = await this.call<unknown>(method, [], opts);
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+      throw new XenTransportError({
+        kind: "malformed",
+        method,
+        host: this.transport.host,
+        message: `${method} on ${this.transport.host}: expected a map of ref -> record`,
+      });
+    }
+    const out = new Map<string, XenRecord<C>>();
+    for (const [ref, rec] of Object.entries(raw as Record<string, unknown>)) {
+      out.set(ref, this.parseOrThrow(cls, ref, rec, method));
+    }
+    return out;
+  }
+
+  /** `<cls>.get_by_uuid` -> ref. Unknown uuids raise XenApiError UUID_INVALID. */
+  async getByUuid(cls: XenClass, uuid: string, opts?: CallOptions): Promise<string> {
+    const ref = await this.call<unknown>(`${cls}.get_by_uuid`, [uuid], opts);
+    if (typeof ref !== "string") {
+      throw new XenTransportError({
+        kind: "malformed",
+        method: `${cls}.get_by_uuid`,
+        host: this.transport.host,
+        message: `${cls}.get_by_uuid on ${this.transport.host}: expected a ref, got ${typeof ref}`,
+      });
+    }
+    return ref;
+  }
+
+  // ---- inventory ---------------------------------------------------------------------------------------------
+
+  /**
+   * An inventory cache of `classes` primed by get_all_records and kept fresh by an event.from watcher (token
+   * handling, reconnects, EVENTS_LOST recovery by re-priming). Resolves once primed. Closed by {@link close}.
+   */
+  async inventory(classes?: readonly XenClass[], opts?: InventoryOptions): Promise<Inventory> {
+    this.assertOpen("inventory");
+    const inv = new Inventory(this, classes, {
+      ...opts,
+      log: (l) => this.log(l),
+      onClose: () => this.inventories.delete(inv),
+    });
+    this.inventories.add(inv);
+    try {
+      await inv.start();
+    } catch (e) {
+      inv.close();
+      throw e;
+    }
+    return inv;
+  }
+
+  // ---- shutdown ----------------------------------------------------------------------------------------------
+
+  /** Stops watchers, logs out (best effort) and destroys the keep-alive agents. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const inv of [...this.inventories]) inv.close();
+    const session = this.session;
+    this.session = undefined;
+    if (session) {
+      try {
+        const ref = await session.promise;
+        await this.send("session.logout", [ref], this.housekeepingContext(), 1);
+      } catch {
+        // logging out is a courtesy; xapi expires idle sessions after 24 h
+      }
+    }
+    this.closed = true;
+    this.transport.close();
+    this.agents?.destroy();
+  }
+}
+
+/** event.from blocks server-side for its `timeout` param (seconds): the HTTP timeout must cover that on top. */
+function eventWaitMs(method: string, params: readonly unknown[]): number {
+  if (method !== "event.from") return 0;
+  const t = Number(params[params.length - 1]);
+  return Number.isFinite(t) && t > 0 ? Math.ceil(t * 1000) : 0;
+}
+
+async function sleepOrAbort(ms: number, signal: AbortSignal | undefined, method: string, client: XenApiClient) {
+  try {
+    await sleep(ms, signal);
+  } catch {
+    throw abortedError(method, client.host, signal);
+  }
+}
