@@ -18,7 +18,10 @@ case "$PATH:" in
   "$_pulumi_xen_root/bin:"*) ;;
   *) export PATH="$_pulumi_xen_root/bin:$PATH" ;;
 esac
-mkdir -p "${PULUMI_BACKEND_URL#file://}" "$PULUMI_HOME"
+case "$PULUMI_BACKEND_URL" in
+  file://*) mkdir -p "${PULUMI_BACKEND_URL#file://}" ;;
+esac
+mkdir -p "$PULUMI_HOME"
 unset _pulumi_xen_root
 # Executed rather than sourced: run the given command in this environment.
 if [ "${BASH_SOURCE[0]:-$0}" = "$0" ] && [ "$#" -gt 0 ]; then

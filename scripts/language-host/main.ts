@@ -300,9 +300,9 @@ function main(): void {
     // The CLI reads the port from the first line of our stdout.
     process.stdout.write(`${port}\n`);
   });
-  // Ctrl-C reaches the program too (same process group); it exits on its own and Run reports that.
-  process.on("SIGINT", () => undefined);
-  process.on("SIGTERM", () => {
+  // The CLI runs plugins in their own process group and stops them with SIGINT (then SIGKILL after a
+  // grace period) when it closes them: exit promptly, taking any still-running program with us.
+  const stop = (): void => {
     for (const pid of running) {
       try {
         process.kill(pid, "SIGTERM");
@@ -312,7 +312,9 @@ function main(): void {
     }
     server.forceShutdown();
     process.exit(0);
-  });
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
 }
 
 if (require.main === module) main();
