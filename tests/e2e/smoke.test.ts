@@ -75,4 +75,9 @@ describe("smoke: dynamic provider through the real engine", () => {
     };
     expect((state.deployment.resources ?? []).some((r) => r.type.startsWith("pulumi-nodejs:"))).toBe(false);
   });
+
+  it("reports a program that exits without a message as an exit-code error", async () => {
+    const stack = await env.openStack(fixtureDir("smoke"), { config: { exitCode: { value: "3" } } });
+    await expect(env.preview(stack)).rejects.toThrow(/Program exited with non-zero exit code: 3/);
+  });
 });
