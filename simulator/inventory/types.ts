@@ -1,0 +1,78 @@
+/** The declarative datacenter the simulator boots from (`--inventory FILE`). */
+export interface InventoryHost {
+  name: string;
+  /** management address; default 127.42.0.<n> for host n (1-based) */
+  address?: string;
+  cpus: number;
+  sockets?: number;
+  memoryGiB: number;
+  cpuVendor: string;
+  cpuModel?: string;
+  /** hardware-assisted virtualisation (VT-x/AMD-V): adds "hvm-*" capabilities */
+  hvm: boolean;
+  /** local SR size; a local SR named "Local storage" is created on every host */
+  localSrGiB?: number;
+  dom0MemoryMiB?: number;
+}
+
+export interface InventorySr {
+  name: string;
+  type: string;
+  shared: boolean;
+  sizeGiB: number;
+  /** host whose pool starts with this SR attached (shared SRs: a PBD per pool member) */
+  host: string;
+  contentType?: string;
+}
+
+export interface InventoryNetwork {
+  name: string;
+  /** IPv4 range guests on this network get addresses from, e.g. "10.20.0.0/24" */
+  cidr: string;
+  bridge: string;
+  /** the PIF on this network is the management interface */
+  management?: boolean;
+  device?: string;
+  MTU?: number;
+}
+
+export interface InventoryDisk {
+  size: number;
+  /** which SR: "" = pool default SR */
+  sr?: string;
+  bootable?: boolean;
+  type?: string;
+}
+
+export interface InventoryTemplate {
+  name: string;
+  description?: string;
+  domainType: "hvm" | "pv" | "pvh";
+  memoryMiB: number;
+  vcpus: number;
+  vcpusMax?: number;
+  /** the guest reports PV drivers once booted */
+  pvDrivers: boolean;
+  /** guest feature flags reported by the agent (VM_guest_metrics.other) */
+  features?: string[];
+  os?: Record<string, string>;
+  disks: InventoryDisk[];
+  platform?: Record<string, string>;
+  otherConfig?: Record<string, string>;
+  PV_bootloader?: string;
+}
+
+export interface InventoryUser {
+  name: string;
+  password: string;
+  role: string;
+}
+
+export interface Inventory {
+  hosts: InventoryHost[];
+  srs?: InventorySr[];
+  networks: InventoryNetwork[];
+  templates: InventoryTemplate[];
+  users?: InventoryUser[];
+  software?: Record<string, string>;
+}

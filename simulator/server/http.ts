@@ -1,0 +1,333 @@
+import * as http from "node:http";
+import * as https from "node:https";
+import { AddressInfo } from "node:net";
+import { XenApiError } from "../errors";
+import { FaultSpec, SimulatorCore } from "../sim";
+
+/** Requests above this size are refused (HTTP 413) before parsing. */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** Deeper JSON is malformed for XenAPI (no datamodel type nests this far). */
+export const MAX_DEPTH = 64;
+
+class Malformed extends Error {}
+
+function depth(v: unknown, d = 0): number {
+  if (d > MAX_DEPTH) return d;
+  if (Array.isArray(v)) return v.reduce<number>((m, x) => Math.max(m, depth(x, d + 1)), d + 1);
+  if (v && typeof v === "object") return Object.values(v).reduce<number>((m, x) => Math.max(m, depth(x, d + 1)), d + 1);
+  return d;
+}
+
+function readBody(req: http.IncomingMessage, limit: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > limit) over = true;
+      else chunks.push(c);
+    });
+    req.on("end", () => resolve(over ? null : Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function send(res: http.ServerResponse, status: number, body: string, type = "application/json"): void {
+  res.writeHead(status, {
+    "Content-Type": type,
+    "Access-Control-Allow-Origin": "*",
+    "Content-Length": Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+function malformed(res: http.ServerResponse, what: string): void {
+  send(
+    res,
+    500,
+    `<html><body><h1>HTTP 500 internal server error</h1>Jsonrpc.Malformed_method_request(${what})</body></html>`,
+    "text/html",
+  );
+}
+
+export interface Envelope {
+  v2: boolean;
+  id: string | number;
+  method: string;
+  params: unknown[];
+}
+
+/** JSON-RPC 1.0/2.0 request validation (XENAPI.md §1.2); throws Malformed for HTTP 500 cases. */
+export function parseEnvelope(body: string): Envelope {
+  let req: unknown;
+  try {
+    req = JSON.parse(body);
+  } catch {
+    throw new Malformed("invalid JSON");
+  }
+  if (typeof req !== "object" || req === null || Array.isArray(req)) throw new Malformed("not an object");
+  if (depth(req) > MAX_DEPTH) throw new Malformed("nesting too deep");
+  const r = req as Record<string, unknown>;
+  if (r.jsonrpc !== undefined && r.jsonrpc !== "2.0" && r.jsonrpc !== "1.0") throw new Malformed("bad jsonrpc version");
+  if (typeof r.method !== "string" || !r.method) throw new Malformed("missing method");
+  if (!("id" in r) || r.id === null || (typeof r.id !== "string" && typeof r.id !== "number"))
+    throw new Malformed("missing id");
+  let params: unknown[];
+  if (r.params === undefined) params = [];
+  else if (Array.isArray(r.params)) params = r.params;
+  else if (typeof r.params === "object" && r.params !== null) params = [r.params];
+  else throw new Malformed("params must be an array");
+  return { v2: r.jsonrpc === "2.0", id: r.id, method: r.method, params };
+}
+
+export function encodeResult(env: Pick<Envelope, "v2" | "id">, value: unknown): string {
+  return JSON.stringify(
+    env.v2 ? { jsonrpc: "2.0", result: value, id: env.id } : { result: value, error: null, id: env.id },
+  );
+}
+
+export function encodeError(env: Pick<Envelope, "v2" | "id">, err: XenApiError): string {
+  return JSON.stringify(
+    env.v2
+      ? { jsonrpc: "2.0", error: { code: 1, message: err.code, data: err.params }, id: env.id }
+      : { result: null, error: err.toArray(), id: env.id },
+  );
+}
+
+export interface ServerOptions {
+  port: number;
+  tls?: { key: string; cert: string };
+  controlToken: string;
+  log: (line: object) => void;
+}
+
+export interface Listening {
+  port: number;
+  servers: (http.Server | https.Server)[];
+  close(): Promise<void>;
+}
+
+function isLoopback(addr: string | undefined): boolean {
+  if (!addr) return false;
+  return addr.startsWith("127.") || addr === "::1" || addr.startsWith("::ffff:127.");
+}
+
+/** One listener per host address on a shared port (port 0: the first bind picks it). */
+export async function listen(core: SimulatorCore, addresses: string[], opts: ServerOptions): Promise<Listening> {
+  const servers: (http.Server | https.Server)[] = [];
+  const sockets = new Set<import("node:net").Socket>();
+  let port = opts.port;
+  for (const address of addresses) {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      handle(core, address, req, res, opts).catch((err: unknown) => {
+        opts.log({ level: "error", msg: "request failed", error: String(err) });
+        if (!res.headersSent) send(res, 500, "internal error", "text/plain");
+        else res.destroy();
+      });
+    };
+    const server = opts.tls
+      ? https.createServer({ key: opts.tls.key, cert: opts.tls.cert }, handler)
+      : http.createServer(handler);
+    server.keepAliveTimeout = 5000;
+    server.on(opts.tls ? "secureConnection" : "connection", (s: import("node:net").Socket) => {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, address, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    if (port === 0) port = (server.address() as AddressInfo).port;
+    servers.push(server);
+  }
+  return {
+    port,
+    servers,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    },
+  };
+}
+
+async function handle(
+  core: SimulatorCore,
+  address: string,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  opts: ServerOptions,
+): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://x");
+  if (req.method === "OPTIONS") {
+    res.writeHead(200, {
+      "Access-Control-Allow-Origin": "*",
+      "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
+      "Access-Control-Allow-Headers": "Content-Type, Authorization",
+      "Content-Length": 0,
+    });
+    res.end();
+    return;
+  }
+  if (url.pathname.startsWith("/control")) return control(core, url, req, res, opts);
+  const host = core.engine.hostOfAddress(address);
+  // A crashed host is unreachable: its management address drops every connection.
+  if (!host || !core.engine.hostLive(host)) {
+    req.socket.destroy();
+    return;
+  }
+  if (req.method === "GET" && url.pathname === "/") {
+    send(res, 200, "<html><body>XenAPI simulator: POST /jsonrpc</body></html>", "text/html");
+    return;
+  }
+  if (req.method !== "POST" || (url.pathname !== "/jsonrpc" && url.pathname !== "/" && url.pathname !== "/RPC2")) {
+    send(res, 404, "not found", "text/plain");
+    return;
+  }
+  const body = await readBody(req, MAX_BODY_BYTES);
+  if (body === null) {
+    send(res, 413, "request body too large", "text/plain");
+    return;
+  }
+  if (url.pathname !== "/jsonrpc") {
+    send(res, 500, "<html><body>XML-RPC is not served by this simulator; use POST /jsonrpc</body></html>", "text/html");
+    return;
+  }
+  let env: Envelope;
+  try {
+    env = parseEnvelope(body);
+  } catch (e) {
+    if (e instanceof Malformed) return malformed(res, e.message);
+    throw e;
+  }
+  const started = Date.now();
+  const action = await core.applyFault(env.method);
+  if (action.kind === "drop") {
+    core.record({
+      host: address,
+      method: env.method,
+      params: env.params,
+      ms: Date.now() - started,
+      result: { ok: false, error: "dropped" },
+    });
+    req.socket.destroy();
+    return;
+  }
+  if (action.kind === "http") {
+    core.record({
+      host: address,
+      method: env.method,
+      params: env.params,
+      ms: Date.now() - started,
+      result: { ok: false, error: `HTTP ${action.status}` },
+    });
+    send(res, action.status, `injected HTTP ${action.status}`, "text/plain");
+    return;
+  }
+  const result =
+    action.kind === "error"
+      ? { ok: false as const, error: action.error }
+      : await core.call(env.method, env.params, host);
+  core.record({ host: address, method: env.method, params: env.params, ms: Date.now() - started, result });
+  send(res, 200, result.ok ? encodeResult(env, result.value) : encodeError(env, result.error));
+}
+
+async function control(
+  core: SimulatorCore,
+  url: URL,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  opts: ServerOptions,
+): Promise<void> {
+  if (!isLoopback(req.socket.remoteAddress))
+    return send(res, 403, JSON.stringify({ error: "control plane is loopback-only" }));
+  if (req.headers.authorization !== `Bearer ${opts.controlToken}`)
+    return send(res, 401, JSON.stringify({ error: "unauthorized" }));
+  const raw = await readBody(req, MAX_BODY_BYTES);
+  if (raw === null) return send(res, 413, JSON.stringify({ error: "body too large" }));
+  let body: Record<string, unknown> = {};
+  if (raw.trim()) {
+    try {
+      body = JSON.parse(raw) as Record<string, unknown>;
+    } catch {
+      return send(res, 400, JSON.stringify({ error: "invalid JSON" }));
+    }
+  }
+  const ok = (v: unknown = { ok: true }) => send(res, 200, JSON.stringify(v));
+  const bad = (msg: string, status = 400) => send(res, status, JSON.stringify({ error: msg }));
+  const route = `${req.method} ${url.pathname.replace(/\/+$/, "")}`;
+  const e = core.engine;
+  try {
+    switch (route) {
+      case "POST /control/reset":
+        core.reset(body.inventory as never);
+        return ok();
+      case "POST /control/time-scale": {
+        const s = Number(body.scale);
+        if (!Number.isFinite(s) || s < 0) return bad("scale must be a number >= 0");
+        e.timeScale = s;
+        return ok({ scale: s });
+      }
+      case "GET /control/time-scale":
+        return ok({ scale: e.timeScale });
+      case "POST /control/durations":
+        for (const [k, v] of Object.entries(body)) {
+          if (typeof v !== "number" || v < 0) return bad(`duration for ${k} must be a number >= 0`);
+          e.durations[k] = v;
+        }
+        return ok({ durations: e.durations });
+      case "GET /control/durations":
+        return ok({ durations: e.durations });
+      case "POST /control/faults":
+        return ok({ id: core.addFault(body as unknown as FaultSpec) });
+      case "DELETE /control/faults":
+        core.clearFaults();
+        return ok();
+      case "GET /control/metrics": {
+        const calls = Object.fromEntries(core.metrics);
+        const total = [...core.metrics.values()].reduce((s, m) => s + m.count, 0);
+        return ok({ calls, total });
+      }
+      case "POST /control/metrics/reset":
+        core.metrics.clear();
+        return ok();
+      case "GET /control/recorder":
+        return ok({ requests: core.recorder });
+      case "DELETE /control/recorder":
+        core.recorder = [];
+        return ok();
+      case "GET /control/checksum":
+        return ok({ checksum: core.checksum() });
+      case "GET /control/hosts":
+        return ok({
+          hosts: e.db.all("host").map(([ref, h]) => ({
+            ref,
+            uuid: h.uuid,
+            name_label: h.name_label,
+            address: h.address,
+            live: e.hostLive(ref),
+            master: e.masterOf(e.db.poolOf(ref)!) === ref,
+            pool: e.db.get("pool", e.db.poolOf(ref)!).uuid,
+          })),
+        });
+    }
+    const m = /^POST \/control\/hosts\/([^/]+)\/(crash|recover)$/.exec(route);
+    if (m) {
+      if (m[2] === "crash") core.crash(m[1]!);
+      else core.recover(m[1]!);
+      return ok();
+    }
+    const t = /^POST \/control\/vms\/([^/]+)\/install-tools$/.exec(route);
+    if (t) {
+      core.installTools(t[1]!);
+      return ok();
+    }
+    return bad(`no control route ${route}`, 404);
+  } catch (err) {
+    if (err instanceof XenApiError) return bad(err.toArray().join(" "), 404);
+    return bad(String(err instanceof Error ? err.message : err));
+  }
+}
