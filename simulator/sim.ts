@@ -170,11 +170,12 @@ export class SimulatorCore {
     });
   }
 
+  /** Clean state from `inventory`, by default the one the simulator was started with. */
   reset(inventory?: Inventory | string): void {
     this.faults = [];
     this.metrics.clear();
     this.recorder = [];
-    this.boot(loadInventory(inventory ?? this.engine.inventory));
+    this.boot(loadInventory(inventory ?? this.opts.inventory));
   }
 
   close(): void {
