@@ -1,0 +1,105 @@
+/** Helpers shared by the Pool, Host and Vm resource providers: lookups by name or UUID, ownership, errors. */
+import type { XenApiClient, XenClass } from "../xenapi";
+import { isXenApiError } from "../xenapi";
+
+/** other_config key that marks what a stack created, so a retried create adopts instead of duplicating. */
+export const OWNER_KEY = "pulumi-xen.owner";
+export const NULL_REF = "OpaqueRef:NULL";
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (s: string) => UUID_RE.test(s);
+export const isNullRef = (r: unknown): boolean => r === null || r === undefined || r === "" || r === NULL_REF;
+
+/** The loosely typed view of a record used here; the client validates the fields it relies on. */
+export type Rec = Record<string, unknown> & { uuid: string; name_label?: string };
+
+export const str = (r: Rec, k: string): string => (typeof r[k] === "string" ? (r[k] as string) : "");
+export const num = (r: Rec, k: string): number => Number(r[k] ?? 0);
+export const refs = (r: Rec, k: string): string[] => (Array.isArray(r[k]) ? (r[k] as string[]) : []);
+export const map = (r: Rec, k: string): Record<string, string> =>
+  r[k] && typeof r[k] === "object" ? (r[k] as Record<string, string>) : {};
+
+export async function record(client: XenApiClient, cls: XenClass, ref: string): Promise<Rec> {
+  return (await client.getRecord(cls, ref)) as unknown as Rec;
+}
+
+/** Finds one object by UUID or name_label; says clearly when there is none or more than one. */
+export async function resolveRef(
+  client: XenApiClient,
+  cls: XenClass,
+  nameOrUuid: string,
+  what: string,
+  filter: (r: Rec) => boolean = () => true,
+): Promise<string> {
+  if (isUuid(nameOrUuid)) {
+    try {
+      return await client.getByUuid(cls, nameOrUuid);
+    } catch (e) {
+      if (isXenApiError(e, "UUID_INVALID")) throw new Error(`${what}: no ${cls} with UUID ${nameOrUuid}`);
+      throw e;
+    }
+  }
+  const refsFound = await client.call<string[]>(`${cls}.get_by_name_label`, [nameOrUuid]);
+  const matches: string[] = [];
+  for (const ref of refsFound) if (filter(await record(client, cls, ref))) matches.push(ref);
+  if (matches.length === 0) throw new Error(`${what}: no ${cls} named "${nameOrUuid}"`);
+  if (matches.length > 1) {
+    throw new Error(`${what}: ${matches.length} ${cls} objects are named "${nameOrUuid}"; name it by UUID instead`);
+  }
+  return matches[0]!;
+}
+
+/** Reports an object the way the user named it: by UUID if they used a UUID, else by name_label. */
+export function sameForm(userValue: string | undefined, r: Rec): string {
+  return userValue !== undefined && isUuid(userValue) ? r.uuid : (r.name_label ?? r.uuid);
+}
+
+/**
+ * The engine records a resource that was partly created when create/update throws an error carrying `id` and
+ * `properties` (the dynamic provider host forwards them as ErrorResourceInitFailed); the next `up` then updates
+ * it instead of creating a second one. `properties` must carry `__provider` or later reads cannot run.
+ */
+export function partialFailure(
+  id: string,
+  properties: Record<string, unknown>,
+  provider: unknown,
+  cause: unknown,
+): Error & { id: string; properties: Record<string, unknown>; reasons: string[] } {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  const err = new Error(message) as Error & { id: string; properties: Record<string, unknown>; reasons: string[] };
+  err.id = id;
+  err.properties = { ...properties, __provider: provider };
+  err.reasons = [message];
+  return err;
+}
+
+/** "Already gone" is success for deletes. */
+export function isGone(e: unknown): boolean {
+  return isXenApiError(e, "HANDLE_INVALID") || isXenApiError(e, "UUID_INVALID");
+}
+
+/** Runs `fn` with at most `limit` concurrent runs per key (per-host throttling inside the provider process). */
+export class KeyedLimiter {
+  private readonly active = new Map<string, number>();
+  private readonly waiting = new Map<string, Array<() => void>>();
+  constructor(private readonly limit: number) {}
+
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    while ((this.active.get(key) ?? 0) >= this.limit) {
+      await new Promise<void>((resolve) => this.waiting.set(key, [...(this.waiting.get(key) ?? []), resolve]));
+    }
+    this.active.set(key, (this.active.get(key) ?? 0) + 1);
+    try {
+      return await fn();
+    } finally {
+      this.active.set(key, (this.active.get(key) ?? 1) - 1);
+      const next = this.waiting.get(key)?.shift();
+      next?.();
+    }
+  }
+}
+
+/** Provider diagnostics reach the user through the engine (stderr of the provider process). */
+export function say(line: string): void {
+  console.log(line);
+}

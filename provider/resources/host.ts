@@ -1,0 +1,213 @@
+/**
+ * The Host resource provider: joins the host at `address` to the pool (pool.join on that host), drives
+ * enabled/maintenance (disable + evacuate, with the VMs that prevent it and why), and ejects only when asked.
+ */
+import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { clientFor, clientForHost, configureFrom, resolveConnection } from "../connection";
+import { HOST_INPUT_KEYS, HOST_REPLACE_KEYS, planByKeys } from "../plan/simple";
+import { checkInputs, hostInputSchema, type HostInputs } from "../schema";
+import { formatSize } from "../units";
+import type { XenApiClient } from "../xenapi";
+import { isXenApiError } from "../xenapi";
+import { isGone, map, num, record, refs, say, str } from "./common";
+
+export const HOST_OUTPUT_KEYS = [
+  "uuid",
+  "hvmCapable",
+  "cpuCount",
+  "memoryTotal",
+  "memoryFree",
+  "residentVmUuids",
+] as const;
+export type HostState = HostInputs & {
+  uuid: string;
+  hvmCapable: boolean;
+  cpuCount: number;
+  memoryTotal: number;
+  memoryFree: number;
+  residentVmUuids: string[];
+};
+
+const JOIN_WAIT_MS = 120_000;
+
+async function findByAddress(client: XenApiClient, address: string): Promise<string | undefined> {
+  for (const [ref, h] of await client.getAllRecords("host")) {
+    const rec = h as unknown as Record<string, unknown>;
+    if (rec.address === address || rec.hostname === address) return ref;
+  }
+  return undefined;
+}
+
+async function join(poolClient: XenApiClient, address: string, url: string | undefined): Promise<string> {
+  const conn = resolveConnection(url);
+  const pools = await poolClient.call<string[]>("pool.get_all", []);
+  const master = await record(poolClient, "host", (await record(poolClient, "pool", pools[0]!)).master as string);
+  const joining = clientForHost(address, url);
+  try {
+    say(`xen:Host ${address}: joining pool of ${str(master, "address")}`);
+    // pool.join runs on the joining host and takes the master's address and credentials.
+    await joining.callAsync("pool.join", [str(master, "address"), conn.username, conn.password]);
+  } finally {
+    await joining.close().catch(() => undefined);
+  }
+  const until = Date.now() + JOIN_WAIT_MS;
+  for (;;) {
+    const ref = await findByAddress(poolClient, address);
+    if (ref) return ref;
+    if (Date.now() > until)
+      throw new Error(`host ${address} joined but did not appear in the pool within ${JOIN_WAIT_MS / 1000} s`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function enterMaintenance(client: XenApiClient, ref: string, name: string) {
+  const blockers = await client.call<Record<string, string[]>>("host.get_vms_which_prevent_evacuation", [ref]);
+  const entries = Object.entries(blockers);
+  if (entries.length > 0) {
+    const lines: string[] = [];
+    for (const [vmRef, error] of entries) {
+      const [code, ...params] = error as string[];
+      const vm = await record(client, "VM", vmRef).catch(() => ({ name_label: vmRef, uuid: "" }));
+      lines.push(`${vm.name_label} (${vm.uuid}): ${code}${params.length ? ` [${params.join(", ")}]` : ""}`);
+    }
+    throw new Error(`host ${name} cannot be evacuated for maintenance; these VMs prevent it:\n  ${lines.join("\n  ")}`);
+  }
+  say(`xen:Host ${name}: entering maintenance (disable, evacuate)`);
+  await client.call("host.disable", [ref]);
+  try {
+    await client.callAsync("host.evacuate", [ref]);
+  } catch (e) {
+    if (isXenApiError(e)) say(`xen:Host ${name}: evacuation failed; the host stays disabled`);
+    throw e;
+  }
+}
+
+async function apply(client: XenApiClient, ref: string, news: HostInputs) {
+  const host = await record(client, "host", ref);
+  if (news.nameLabel !== undefined && host.name_label !== news.nameLabel)
+    await client.call("host.set_name_label", [ref, news.nameLabel]);
+  const tags = [...refs(host, "tags")].sort();
+  if (JSON.stringify(tags) !== JSON.stringify([...news.tags].sort()))
+    await client.call("host.set_tags", [ref, news.tags]);
+  const enabled = host.enabled === true;
+  const name = news.nameLabel ?? host.name_label ?? news.address;
+  if (news.maintenance) {
+    const resident = await nonControlVms(client, ref);
+    if (enabled || resident.length > 0) await enterMaintenance(client, ref, name);
+  } else if (news.enabled && !enabled) {
+    say(`xen:Host ${name}: enabling`);
+    await client.call("host.enable", [ref]);
+  } else if (!news.enabled && enabled) {
+    say(`xen:Host ${name}: disabling (running VMs keep running)`);
+    await client.call("host.disable", [ref]);
+  }
+}
+
+async function nonControlVms(client: XenApiClient, ref: string): Promise<string[]> {
+  const host = await record(client, "host", ref);
+  const uuids: string[] = [];
+  for (const vmRef of refs(host, "resident_VMs")) {
+    const vm = await record(client, "VM", vmRef);
+    if (vm.is_control_domain !== true) uuids.push(vm.uuid);
+  }
+  return uuids.sort();
+}
+
+async function observe(client: XenApiClient, ref: string, desired: HostInputs): Promise<HostState> {
+  const host = await record(client, "host", ref);
+  const metrics = await record(client, "host_metrics", host.metrics as string);
+  const enabled = host.enabled === true;
+  const residentVmUuids = await nonControlVms(client, ref);
+  return JSON.parse(
+    JSON.stringify({
+      ...desired,
+      nameLabel: desired.nameLabel !== undefined ? host.name_label : undefined,
+      tags: [...refs(host, "tags")].sort(),
+      // Maintenance is observed as: disabled with nothing left on it.
+      maintenance: desired.maintenance ? !enabled && residentVmUuids.length === 0 : false,
+      enabled: desired.maintenance ? desired.enabled : enabled,
+      uuid: host.uuid,
+      hvmCapable: refs(host, "capabilities").some((c) => c.includes("hvm")),
+      cpuCount: Number(map(host, "cpu_info").cpu_count ?? 0),
+      memoryTotal: num(metrics, "memory_total"),
+      memoryFree: Number(await client.call("host.compute_free_memory", [ref])),
+      residentVmUuids,
+    }),
+  ) as HostState;
+}
+
+const strip = (news: Record<string, unknown>) => {
+  const { __provider: _p, ...rest } = news;
+  return { ...(rest as unknown as HostInputs), tags: [...((rest.tags as string[]) ?? [])].sort() };
+};
+
+export const hostProvider: dynamic.ResourceProvider = {
+  async configure(req) {
+    configureFrom(req.config);
+  },
+  async check(_olds, news) {
+    const r = checkInputs(hostInputSchema, news, HOST_OUTPUT_KEYS);
+    if (r.inputs && Array.isArray(r.inputs.tags)) r.inputs.tags = [...(r.inputs.tags as string[])].sort();
+    return r.failures.length > 0 ? { failures: r.failures } : { inputs: r.inputs };
+  },
+  async diff(_id, olds, news) {
+    const plan = planByKeys(olds, news, HOST_INPUT_KEYS, HOST_REPLACE_KEYS);
+    if (plan.changed.length > 0) {
+      const what = plan.replaces.length
+        ? "replace (another host)"
+        : news.maintenance !== olds.maintenance
+          ? news.maintenance
+            ? "enter maintenance (disable + live evacuation)"
+            : "leave maintenance (enable)"
+          : "update in place";
+      say(`xen:Host ${String(news.address)}: ${what}: ${plan.changed.join(", ")}`);
+    }
+    return { changes: plan.changed.length > 0, replaces: plan.replaces };
+  },
+  async create(inputs) {
+    const news = strip(inputs);
+    const client = clientFor(news.url);
+    const ref = (await findByAddress(client, news.address)) ?? (await join(client, news.address, news.url));
+    await apply(client, ref, news);
+    const outs = await observe(client, ref, news);
+    return { id: outs.uuid, outs };
+  },
+  async read(id, props) {
+    const olds = props as HostState;
+    const client = clientFor(olds.url);
+    let ref: string;
+    try {
+      ref = await client.getByUuid("host", id);
+    } catch (e) {
+      if (isGone(e)) return {}; // ejected out of band
+      throw e;
+    }
+    const outs = await observe(client, ref, olds);
+    const inputs: Record<string, unknown> = { ...outs };
+    for (const k of HOST_OUTPUT_KEYS) delete inputs[k];
+    return { id, props: outs, inputs };
+  },
+  async update(id, _olds, newsRaw) {
+    const news = strip(newsRaw);
+    const client = clientFor(news.url);
+    const ref = await client.getByUuid("host", id);
+    await apply(client, ref, news);
+    return { outs: await observe(client, ref, news) };
+  },
+  async delete(id, props) {
+    const olds = props as HostState;
+    if (!olds.ejectOnDelete) {
+      say(`xen:Host ${olds.address}: left in the pool (set ejectOnDelete: true to eject it on delete)`);
+      return;
+    }
+    const client = clientFor(olds.url);
+    try {
+      const ref = await client.getByUuid("host", id);
+      say(`xen:Host ${olds.address}: ejecting from the pool (${formatSize(olds.memoryTotal)} leaves the pool)`);
+      await client.callAsync("pool.eject", [ref]);
+    } catch (e) {
+      if (isGone(e)) return;
+      throw e;
+    }
+  },
+};

@@ -1,0 +1,146 @@
+/** The Pool resource provider: adopts the pool at the URL, manages its names, default SR, HA; delete releases it. */
+import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { clientFor, configureFrom } from "../connection";
+import { POOL_INPUT_KEYS, POOL_REPLACE_KEYS, planByKeys } from "../plan/simple";
+import { checkInputs, poolInputSchema, type PoolInputs } from "../schema";
+import type { XenApiClient } from "../xenapi";
+import { isNullRef, map, num, record, refs, resolveRef, sameForm, say, str } from "./common";
+
+export const POOL_OUTPUT_KEYS = ["uuid", "masterUuid", "hostUuids"] as const;
+export type PoolState = PoolInputs & { uuid: string; masterUuid: string; hostUuids: string[] };
+
+async function poolRef(client: XenApiClient): Promise<string> {
+  const pools = await client.call<string[]>("pool.get_all", []);
+  if (pools.length !== 1) throw new Error(`expected exactly one pool object at ${client.url}, found ${pools.length}`);
+  return pools[0]!;
+}
+
+async function observe(client: XenApiClient, ref: string, desired: PoolInputs): Promise<PoolState> {
+  const pool = await record(client, "pool", ref);
+  const hosts = await client.call<string[]>("host.get_all", []);
+  const hostUuids: string[] = [];
+  for (const h of hosts) hostUuids.push((await record(client, "host", h)).uuid);
+  const otherConfig: Record<string, string> = {};
+  for (const [k, v] of Object.entries(map(pool, "other_config"))) if (k in desired.otherConfig) otherConfig[k] = v;
+  let defaultSr: string | undefined;
+  if (desired.defaultSr !== undefined && !isNullRef(pool.default_SR))
+    defaultSr = sameForm(desired.defaultSr, await record(client, "SR", pool.default_SR as string));
+  const ha = desired.ha
+    ? JSON.parse(
+        JSON.stringify({
+          enabled: pool.ha_enabled === true,
+          hostFailuresToTolerate:
+            desired.ha.hostFailuresToTolerate !== undefined ? num(pool, "ha_host_failures_to_tolerate") : undefined,
+          heartbeatSr: desired.ha.heartbeatSr,
+        }),
+      )
+    : undefined;
+  return JSON.parse(
+    JSON.stringify({
+      ...desired,
+      nameLabel: pool.name_label ?? "",
+      description: str(pool, "name_description"),
+      defaultSr,
+      ha,
+      tags: [...refs(pool, "tags")].sort(),
+      otherConfig,
+      uuid: pool.uuid,
+      masterUuid: (await record(client, "host", pool.master as string)).uuid,
+      hostUuids: hostUuids.sort(),
+    }),
+  ) as PoolState;
+}
+
+async function apply(client: XenApiClient, ref: string, news: PoolInputs, olds?: Partial<PoolInputs>) {
+  const pool = await record(client, "pool", ref);
+  if (pool.name_label !== news.nameLabel) await client.call("pool.set_name_label", [ref, news.nameLabel]);
+  if (str(pool, "name_description") !== news.description)
+    await client.call("pool.set_name_description", [ref, news.description]);
+  if (news.defaultSr !== undefined) {
+    const sr = await resolveRef(client, "SR", news.defaultSr, "defaultSr");
+    if (pool.default_SR !== sr) await client.call("pool.set_default_SR", [ref, sr]);
+  }
+  await client.call("pool.set_tags", [ref, news.tags]);
+  const current = map(pool, "other_config");
+  for (const k of Object.keys(olds?.otherConfig ?? {}))
+    if (!(k in news.otherConfig)) await client.call("pool.remove_from_other_config", [ref, k]);
+  for (const [k, v] of Object.entries(news.otherConfig)) {
+    if (current[k] === v) continue;
+    if (k in current) await client.call("pool.remove_from_other_config", [ref, k]);
+    await client.call("pool.add_to_other_config", [ref, k, v]);
+  }
+  if (news.ha) {
+    const enabled = pool.ha_enabled === true;
+    if (news.ha.enabled && !enabled) {
+      const srName = news.ha.heartbeatSr;
+      let sr: string;
+      if (srName !== undefined) sr = await resolveRef(client, "SR", srName, "ha.heartbeatSr");
+      else {
+        sr = (await record(client, "pool", ref)).default_SR as string;
+        if (isNullRef(sr)) throw new Error("ha.enabled: give ha.heartbeatSr (a shared SR) or set the pool's defaultSr");
+      }
+      say(`xen:Pool ${news.nameLabel}: enabling HA`);
+      await client.callAsync("pool.enable_ha", [[sr], {}]);
+    } else if (!news.ha.enabled && enabled) {
+      say(`xen:Pool ${news.nameLabel}: disabling HA`);
+      await client.callAsync("pool.disable_ha", []);
+    }
+    if (news.ha.enabled && news.ha.hostFailuresToTolerate !== undefined) {
+      const now = num(await record(client, "pool", ref), "ha_host_failures_to_tolerate");
+      if (now !== news.ha.hostFailuresToTolerate)
+        await client.call("pool.set_ha_host_failures_to_tolerate", [ref, news.ha.hostFailuresToTolerate]);
+    }
+  }
+}
+
+const strip = (news: Record<string, unknown>) => {
+  const { __provider: _p, ...rest } = news;
+  return rest as unknown as PoolInputs;
+};
+
+export const poolProvider: dynamic.ResourceProvider = {
+  async configure(req) {
+    configureFrom(req.config);
+  },
+  async check(_olds, news) {
+    const r = checkInputs(poolInputSchema, news, POOL_OUTPUT_KEYS);
+    return r.failures.length > 0 ? { failures: r.failures } : { inputs: r.inputs };
+  },
+  async diff(_id, olds, news) {
+    const plan = planByKeys(olds, news, POOL_INPUT_KEYS, POOL_REPLACE_KEYS);
+    if (plan.changed.length > 0)
+      say(
+        `xen:Pool ${String(news.nameLabel)}: ${plan.replaces.length ? "replace (another pool)" : "update in place"}: ${plan.changed.join(", ")}`,
+      );
+    return { changes: plan.changed.length > 0, replaces: plan.replaces };
+  },
+  async create(inputs) {
+    const news = strip(inputs);
+    const client = clientFor(news.url);
+    const ref = await poolRef(client);
+    await apply(client, ref, news);
+    const outs = await observe(client, ref, news);
+    return { id: outs.uuid, outs };
+  },
+  async read(id, props) {
+    const olds = props as PoolState;
+    const client = clientFor(olds.url);
+    const ref = await poolRef(client);
+    const outs = await observe(client, ref, olds);
+    if (outs.uuid !== id) return {}; // the URL now answers for another pool
+    const inputs: Record<string, unknown> = { ...outs };
+    for (const k of POOL_OUTPUT_KEYS) delete inputs[k];
+    return { id, props: outs, inputs };
+  },
+  async update(_id, olds, newsRaw) {
+    const news = strip(newsRaw);
+    const client = clientFor(news.url);
+    const ref = await poolRef(client);
+    await apply(client, ref, news, olds as PoolState);
+    return { outs: await observe(client, ref, news) };
+  },
+  async delete(_id, props) {
+    // Releasing a pool never ejects or destroys hosts: the pool simply leaves the stack.
+    say(`xen:Pool ${String(props.nameLabel)}: released (hosts and VMs untouched)`);
+  },
+};
