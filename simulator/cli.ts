@@ -56,6 +56,20 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...line })}\n`);
   const num = (k: string) => (typeof args[k] === "string" ? Number(args[k]) : undefined);
   const dataDir = typeof args.data === "string" ? path.resolve(args.data) : undefined;
+  // Handlers go in before start-up so that a signal during start-up still ends the process cleanly.
+  const running: { sim?: Awaited<ReturnType<typeof startSimulator>> } = {};
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log({ level: "info", msg: "shutting down", signal });
+    (running.sim ? running.sim.close() : Promise.resolve()).then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
   const sim = await startSimulator({
     port: num("port") ?? 8443,
     timeScale: num("time-scale") ?? 1,
@@ -83,18 +97,8 @@ async function main(): Promise<void> {
           : sim.controlToken,
     caCertPath: sim.caCertPath ?? null,
   });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log({ level: "info", msg: "shutting down", signal });
-    sim.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGTERM", () => stop("SIGTERM"));
+  running.sim = sim;
+  if (stopping) await sim.close();
 }
 
 main().catch((err: unknown) => {
