@@ -453,6 +453,12 @@ export class XenApiClient {
         this.cancelTaskInBackground(taskRef);
         throw abortedError(method, this.transport.host, ctx.signal);
       }
+      // A poll that ran into the deadline is the task timing out, not a transport problem.
+      if (isTransportError(e, "timeout") && Date.now() >= ctx.deadlineAt - 50) {
+        return this.taskTimedOut(taskRef, method, ctx, last);
+      }
+      // We stop watching, so stop the operation too rather than let it finish unobserved.
+      this.cancelTaskInBackground(taskRef);
       throw e;
     }
 

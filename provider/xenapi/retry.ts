@@ -73,6 +73,8 @@ export interface RetryInput {
   attempt: number;
   elapsedMs: number;
   deadlineMs: number;
+  /** Cap on attempts for transport failures (busy codes are bounded by the deadline only). Default 5. */
+  maxAttempts?: number;
   random?: () => number;
 }
 
@@ -81,6 +83,7 @@ export type RetryDecision = { retry: false } | { retry: true; delayMs: number; r
 /** Busy objects free up on xapi's own scale (it retries 1-20 s itself, Helpers.retry), so wait longer. */
 const BUSY_BACKOFF: BackoffOptions = { baseMs: 1_000, capMs: 20_000 };
 const MIN_BUSY_DELAY_MS = 250;
+export const DEFAULT_MAX_ATTEMPTS = 5;
 
 function classify(method: string, error: unknown): { retryable: boolean; reason: string; busy: boolean } {
   if (isXenApiError(error)) {
@@ -103,9 +106,11 @@ function classify(method: string, error: unknown): { retryable: boolean; reason:
           return { retryable: true, reason: `HTTP ${error.status}`, busy: false };
         return { retryable: false, reason: `HTTP ${error.status ?? "?"}`, busy: false };
       case "timeout":
-      case "malformed":
         // The host may have acted on the request; only reads are repeated.
         return { retryable: readOnly, reason: error.kind, busy: false };
+      case "malformed":
+        // A body cut short may be a one-off; an HTML page or a foreign JSON shape will not change on retry.
+        return { retryable: readOnly && code === "INVALID_JSON", reason: "truncated response", busy: false };
     }
   }
   return { retryable: false, reason: "unknown error", busy: false };
@@ -115,7 +120,8 @@ function classify(method: string, error: unknown): { retryable: boolean; reason:
  * Decides whether the failed attempt of `method` is tried again and after how long. Retries: busy codes
  * (`OTHER_OPERATION_IN_PROGRESS`, `TOO_MANY_PENDING_TASKS`, which xapi raises before acting) for any call;
  * transport failures for read-only calls; for mutations only failures where the request provably was not processed
- * (connection refused / DNS / unreachable, HTTP 502-504). Never past the deadline: a delay that would end at or
+ * (connection refused / DNS / unreachable, HTTP 502-504); at most `maxAttempts` tries for transport failures,
+ * while busy codes keep waiting until the deadline. Never past the deadline: a delay that would end at or
  * beyond it means no retry.
  */
 export function retryDecision(input: RetryInput): RetryDecision {
@@ -123,6 +129,7 @@ export function retryDecision(input: RetryInput): RetryDecision {
   if (elapsedMs >= deadlineMs) return { retry: false };
   const c = classify(method, error);
   if (!c.retryable) return { retry: false };
+  if (!c.busy && attempt >= (input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS)) return { retry: false };
   const random = input.random ?? Math.random;
   const delayMs = c.busy
     ? Math.max(MIN_BUSY_DELAY_MS, backoffDelay(attempt, { ...BUSY_BACKOFF, random }))

@@ -286,6 +286,7 @@ export function interpretHttpResponse(input: {
       host,
       status,
       cause: e,
+      causeCode: "INVALID_JSON",
       message: `${where}: the host answered ${truncated} (content-type '${input.contentType || "none"}'). The connection may have been cut mid-response.`,
     });
   }
