@@ -28,7 +28,8 @@ export const DIVERGENCES = [
   "Storage is thick-provisioned for accounting (`physical_utilisation` grows by `virtual_size`), except clones which are copy-on-write.",
 ];
 
-function main(): void {
+/** The COVERAGE.md text for the current registry. */
+export function renderCoverage(): string {
   const reg = buildRegistry();
   const lines: string[] = [
     "# XenAPI coverage of the simulator",
@@ -62,7 +63,9 @@ function main(): void {
     for (const r of rows.filter((x) => x.startsWith("I"))) lines.push(r.slice(1));
     lines.push("");
   }
-  fs.writeFileSync(path.join(__dirname, "..", "COVERAGE.md"), lines.join("\n"));
+  return lines.join("\n");
 }
 
-main();
+export const COVERAGE_PATH = path.join(__dirname, "..", "COVERAGE.md");
+
+if (require.main === module) fs.writeFileSync(COVERAGE_PATH, renderCoverage());

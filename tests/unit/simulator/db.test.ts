@@ -1,0 +1,71 @@
+import { Db } from "../../../simulator/models/db";
+import { defaultRecord } from "../../../simulator/models/schema";
+
+function setup() {
+  const db = new Db();
+  const saved: { changed: string[]; deleted: string[] }[] = [];
+  db.persister = { save: (c, d) => saved.push({ changed: c.map((o) => o.ref), deleted: d }) };
+  db.tx(() => {
+    db.create("VM", "P", "OpaqueRef:vm", { ...defaultRecord("VM"), uuid: "u-vm" });
+    db.create("VDI", "P", "OpaqueRef:vdi", { ...defaultRecord("VDI"), uuid: "u-vdi" });
+  });
+  return { db, saved };
+}
+
+test("creating a VBD links it from VM.VBDs and VDI.VBDs; destroy unlinks", () => {
+  const { db } = setup();
+  db.tx(() =>
+    db.create("VBD", "P", "OpaqueRef:vbd", { ...defaultRecord("VBD"), VM: "OpaqueRef:vm", VDI: "OpaqueRef:vdi" }),
+  );
+  expect(db.get("VM", "OpaqueRef:vm").VBDs).toEqual(["OpaqueRef:vbd"]);
+  expect(db.get("VDI", "OpaqueRef:vdi").VBDs).toEqual(["OpaqueRef:vbd"]);
+  db.tx(() => db.destroy("OpaqueRef:vbd"));
+  expect(db.get("VM", "OpaqueRef:vm").VBDs).toEqual([]);
+  expect(db.get("VDI", "OpaqueRef:vdi").VBDs).toEqual([]);
+});
+
+test("a throwing transaction leaves no trace and persists nothing", () => {
+  const { db, saved } = setup();
+  const gen = db.gen;
+  const n = saved.length;
+  expect(() =>
+    db.tx(() => {
+      db.set("OpaqueRef:vm", "name_label", "changed");
+      db.create("VBD", "P", "OpaqueRef:vbd", { ...defaultRecord("VBD"), VM: "OpaqueRef:vm", VDI: "OpaqueRef:vdi" });
+      db.destroy("OpaqueRef:vdi");
+      throw new Error("boom");
+    }),
+  ).toThrow("boom");
+  expect(db.get("VM", "OpaqueRef:vm").name_label).toBe("");
+  expect(db.get("VM", "OpaqueRef:vm").VBDs).toEqual([]);
+  expect(db.has("OpaqueRef:vbd")).toBe(false);
+  expect(db.get("VDI", "OpaqueRef:vdi").uuid).toBe("u-vdi");
+  expect(db.byUuidRef("VDI", "u-vdi")).toBe("OpaqueRef:vdi");
+  expect(db.gen).toBe(gen);
+  expect(saved.length).toBe(n);
+});
+
+test("one commit persists every object the transaction touched", () => {
+  const { db, saved } = setup();
+  db.tx(() => {
+    db.set("OpaqueRef:vm", "name_label", "a");
+    db.destroy("OpaqueRef:vdi");
+  });
+  expect(saved.at(-1)).toEqual({ changed: ["OpaqueRef:vm"], deleted: ["OpaqueRef:vdi"] });
+});
+
+test("HANDLE_INVALID and UUID_INVALID carry the class", () => {
+  const { db } = setup();
+  expect(() => db.get("VM", "OpaqueRef:vdi")).toThrow(
+    expect.objectContaining({ code: "HANDLE_INVALID", params: ["VM", "OpaqueRef:vdi"] }),
+  );
+  expect(() => db.byUuidRef("VM", "nope")).toThrow(
+    expect.objectContaining({ code: "UUID_INVALID", params: ["VM", "nope"] }),
+  );
+  expect(() => db.get("VM", "OpaqueRef:vm", "OTHER_POOL")).toThrow(expect.objectContaining({ code: "HANDLE_INVALID" }));
+});
+
+test("mutations outside a transaction are refused", () => {
+  const { db } = setup();
+  expect(() => db.set("OpaqueRef:vm", "name_label", "x")).toThrow("mutation outside a transaction");
+});
