@@ -58,7 +58,7 @@ describe("VM record", () => {
   test.each([
     ["memory_static_max", "lots"],
     ["memory_static_max", undefined],
-    ["VCPUs_max", 1.5e400],
+    ["VCPUs_max", Number.POSITIVE_INFINITY],
     ["uuid", undefined],
     ["VBDs", "OpaqueRef:x"],
     ["is_a_template", "maybe"],
