@@ -312,26 +312,43 @@ export class Engine {
     };
   }
 
-  placementHost(hostRef: string, excludeVm?: string): PlacementHost {
-    const h = this.db.get("host", hostRef);
-    const m = this.db.maybe("host_metrics", h.metrics);
-    let used = 0;
-    let sUsed = 0;
-    let dUsed = 0;
-    for (const [ref, vm] of this.db.all("VM", this.db.poolOf(hostRef))) {
+  /** Memory used per host, in one pass over the pool's VMs: resident (not Halted) or scheduled there. */
+  hostUsage(pool: string, excludeVm?: string): Map<string, { used: number; sUsed: number; dUsed: number }> {
+    const usage = new Map<string, { used: number; sUsed: number; dUsed: number }>();
+    for (const [ref, vm] of this.db.all("VM", pool)) {
       if (ref === excludeVm) continue;
-      if (vm.resident_on !== hostRef && vm.scheduled_to_be_resident_on !== hostRef) continue;
-      if (vm.resident_on === hostRef && vm.power_state === "Halted") continue;
+      const res = vm.resident_on as string;
+      const sched = vm.scheduled_to_be_resident_on as string;
+      const hosts = new Set<string>();
+      if (res !== NULL_REF && vm.power_state !== "Halted") hosts.add(res);
+      if (sched !== NULL_REF) hosts.add(sched);
+      if (hosts.size === 0) continue;
       const ov = vm.memory_overhead as number;
-      used += vmMemoryNeeded({
+      const used = vmMemoryNeeded({
         domainType: this.effectiveDomainType(vm),
         dynamicMin: vm.memory_dynamic_min as number,
         staticMax: vm.memory_static_max as number,
         overhead: ov,
       });
-      sUsed += (vm.memory_static_max as number) + ov;
-      dUsed += (vm.memory_dynamic_max as number) + ov;
+      for (const h of hosts) {
+        const u = usage.get(h) ?? { used: 0, sUsed: 0, dUsed: 0 };
+        u.used += used;
+        u.sUsed += (vm.memory_static_max as number) + ov;
+        u.dUsed += (vm.memory_dynamic_max as number) + ov;
+        usage.set(h, u);
+      }
     }
+    return usage;
+  }
+
+  placementHost(hostRef: string, excludeVm?: string, usage?: ReturnType<Engine["hostUsage"]>): PlacementHost {
+    const h = this.db.get("host", hostRef);
+    const m = this.db.maybe("host_metrics", h.metrics);
+    const u = (usage ?? this.hostUsage(this.db.poolOf(hostRef)!, excludeVm)).get(hostRef) ?? {
+      used: 0,
+      sUsed: 0,
+      dUsed: 0,
+    };
     const attachedSrs = (h.PBDs as string[])
       .map((p) => this.db.maybe("PBD", p))
       .filter((p) => p && p.currently_attached === true)
@@ -347,26 +364,32 @@ export class Engine {
       evacuating: Object.values(h.current_operations as Record<string, string>).includes("evacuate"),
       memoryTotal: (m?.memory_total as number) ?? 0,
       memoryOverhead: h.memory_overhead as number,
-      memoryUsed: used,
-      staticMaxUsed: sUsed,
-      dynamicMaxUsed: dUsed,
+      memoryUsed: u.used,
+      staticMaxUsed: u.sUsed,
+      dynamicMaxUsed: u.dUsed,
       attachedSrs,
       networks,
     };
   }
 
   poolHosts(pool: string, excludeVm?: string): PlacementHost[] {
-    return this.db.refs("host", pool).map((h) => this.placementHost(h, excludeVm));
+    const usage = this.hostUsage(pool, excludeVm);
+    return this.db.refs("host", pool).map((h) => this.placementHost(h, excludeVm, usage));
   }
 
   /** Refreshes host_metrics.memory_free from the accounting (xapi writes it from rrdd). */
   refreshHostMemory(pool: string): void {
+    const usage = this.hostUsage(pool);
     for (const h of this.db.refs("host", pool)) {
-      const ph = this.placementHost(h);
-      const mref = this.db.get("host", h).metrics as string;
-      const free = Math.max(0, ph.memoryTotal - ph.memoryOverhead - ph.memoryUsed);
-      if (this.db.has(mref) && this.db.get("host_metrics", mref).memory_free !== free)
-        this.db.set(mref, "memory_free", free);
+      const host = this.db.get("host", h);
+      const mref = host.metrics as string;
+      const m = this.db.maybe("host_metrics", mref);
+      if (!m) continue;
+      const free = Math.max(
+        0,
+        (m.memory_total as number) - (host.memory_overhead as number) - (usage.get(h)?.used ?? 0),
+      );
+      if (m.memory_free !== free) this.db.set(mref, "memory_free", free);
     }
   }
 
