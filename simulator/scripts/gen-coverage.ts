@@ -9,7 +9,7 @@ import { CLASSES } from "../models/schema";
 import { buildRegistry } from "../sim";
 
 export const DIVERGENCES = [
-  "XML-RPC (`POST /`, `/RPC2`) is not served; only JSON-RPC on `POST /jsonrpc` (HTTP 500 otherwise).",
+  "XML-RPC (`POST /`, `/RPC2`) is served with the same methods, but without a typed `<i8>`/`<dateTime>` encoding on output (ints go out untyped, as xapi does; datetimes as strings).",
   "Conflicting concurrent VM operations fail fast with `OTHER_OPERATION_IN_PROGRESS` instead of xapi's retry with backoff for up to 2 h.",
   "Placement is deterministic: within a category (affinity, definite, probable, possible) the host with the most free memory wins (ties by name); xapi picks biased-randomly. VM groups, vGPU, SR-IOV and WLB are not modelled; `coordinator_bias` is stored but ignored.",
   "Memory overhead of a VM is a fixed formula (static_max/512 + 256 KiB per vCPU + 1-2 MiB, rounded up to MiB), not xapi's shadow-memory computation. Dynamic memory control is always licensed.",

@@ -3,6 +3,7 @@ import * as https from "node:https";
 import { AddressInfo } from "node:net";
 import { XenApiError } from "../errors";
 import { FaultSpec, SimulatorCore } from "../sim";
+import { XmlMalformed, encodeMethodResponse, parseMethodCall } from "./xmlrpc";
 
 /** Requests above this size are refused (HTTP 413) before parsing. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -192,10 +193,7 @@ async function handle(
     send(res, 413, "request body too large", "text/plain");
     return;
   }
-  if (url.pathname !== "/jsonrpc") {
-    send(res, 500, "<html><body>XML-RPC is not served by this simulator; use POST /jsonrpc</body></html>", "text/html");
-    return;
-  }
+  if (url.pathname !== "/jsonrpc") return xmlrpc(core, address, host, body, req, res);
   let env: Envelope;
   try {
     env = parseEnvelope(body);
@@ -233,6 +231,37 @@ async function handle(
       : await core.call(env.method, env.params, host);
   core.record({ host: address, method: env.method, params: env.params, ms: Date.now() - started, result });
   send(res, 200, result.ok ? encodeResult(env, result.value) : encodeError(env, result.error));
+}
+
+async function xmlrpc(
+  core: SimulatorCore,
+  address: string,
+  host: string,
+  body: string,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
+  let call: { method: string; params: unknown[] };
+  try {
+    call = parseMethodCall(body);
+  } catch (e) {
+    if (e instanceof XmlMalformed)
+      return send(res, 500, `<html><body>XML-RPC parse error: ${e.message}</body></html>`, "text/html");
+    throw e;
+  }
+  const started = Date.now();
+  const action = await core.applyFault(call.method);
+  if (action.kind === "drop") {
+    req.socket.destroy();
+    return;
+  }
+  if (action.kind === "http") return send(res, action.status, `injected HTTP ${action.status}`, "text/plain");
+  const result =
+    action.kind === "error"
+      ? { ok: false as const, error: action.error }
+      : await core.call(call.method, call.params, host);
+  core.record({ host: address, method: call.method, params: call.params, ms: Date.now() - started, result });
+  send(res, 200, encodeMethodResponse(result), "text/xml");
 }
 
 async function control(

@@ -312,3 +312,31 @@ test("TLS: the server certificate verifies against the generated CA", async () =
     await t.close();
   }
 });
+
+describe("XML-RPC on POST / (older transport)", () => {
+  const xml = (method: string, ...params: string[]) =>
+    `<?xml version="1.0"?><methodCall><methodName>${method}</methodName><params>${params.map((p) => `<param><value>${p}</value></param>`).join("")}</params></methodCall>`;
+  const postXml = async (body: string) => {
+    const r = await fetch(`${url}/`, { method: "POST", body, headers: { "Content-Type": "text/xml" } });
+    return { status: r.status, text: await r.text() };
+  };
+  test("login over XML-RPC; the session works over JSON-RPC", async () => {
+    const r = await postXml(xml("session.login_with_password", "<string>root</string>", "xen-root-pw"));
+    expect(r.status).toBe(200);
+    expect(r.text).toContain("<name>Status</name><value>Success</value>");
+    const ref = /<name>Value<\/name><value>(OpaqueRef:[^<]+)<\/value>/.exec(r.text)![1]!;
+    expect(await call(url, "pool.get_all", ref)).toEqual(expect.any(Array));
+  });
+  test("failure carries ErrorDescription; ints are untyped strings", async () => {
+    const bad = await postXml(xml("VM.get_record", session, "OpaqueRef:nope"));
+    expect(bad.text).toContain(
+      "<name>Status</name><value>Failure</value></member><member><name>ErrorDescription</name><value><array><data><value>HANDLE_INVALID</value><value>VM</value><value>OpaqueRef:nope</value></data></array></value>",
+    );
+    const [vm] = await call<string[]>(url, "VM.get_by_name_label", session, "Debian Bookworm 12");
+    const ok = await postXml(xml("VM.get_VCPUs_max", session, vm!));
+    expect(ok.text).toContain("<name>Value</name><value>4</value>");
+  });
+  test("malformed XML -> HTTP 500", async () => {
+    expect((await postXml("<methodCall><methodName>x</methodName>")).status).toBe(500);
+  });
+});
