@@ -223,23 +223,30 @@ export class Engine {
         return steps.apply(prepare());
       });
     }
-    const taskRef = ctx.task ?? this.ids.ref();
+    // A synchronous call still runs under a (short-lived) task, as in xapi, so current_operations names a real task.
+    let own: string | undefined;
     const p = this.tx(() => {
       this.assertVmOp(vmRef, op);
       const p = prepare();
-      this.setCurrentOp(vmRef, taskRef, op);
+      if (!ctx.task) own = this.createTask(ctx, key);
+      this.setCurrentOp(vmRef, ctx.task ?? own!, op);
       return p;
     });
+    const taskRef = ctx.task ?? own!;
+    const tctx = { ...ctx, task: taskRef };
     try {
-      await this.taskSleep(ctx, d);
+      await this.taskSleep(tctx, d);
       return this.tx(() => {
         this.setCurrentOp(vmRef, taskRef, null);
-        return steps.apply(p);
+        const out = steps.apply(p);
+        if (own && this.db.has(own)) this.db.destroy(own);
+        return out;
       });
     } catch (e) {
       this.tx(() => {
         if (this.db.has(vmRef)) this.setCurrentOp(vmRef, taskRef, null);
         steps.abort?.(p);
+        if (own && this.db.has(own)) this.db.destroy(own);
       });
       throw e;
     }

@@ -158,6 +158,56 @@ export function registerTaskEvent(reg: Registry): void {
       return token;
     },
   });
+  // Legacy (deprecated) event API: a per-session registration and a blocking next().
+  reg.add({
+    name: "event.register",
+    params: p("classes:set:string"),
+    run: (e, ctx, [classes]) => {
+      parseSubs(classes as string[]);
+      const h = e.hidden(ctx.session);
+      const cur = (h.evClasses as string[] | undefined) ?? [];
+      e.db.setHidden(ctx.session, "evClasses", [...new Set([...cur, ...(classes as string[])])]);
+      if (h.evToken === undefined) e.db.setHidden(ctx.session, "evToken", e.db.gen);
+      return "";
+    },
+  });
+  reg.add({
+    name: "event.unregister",
+    params: p("classes:set:string"),
+    run: (e, ctx, [classes]) => {
+      const cur = (e.hidden(ctx.session).evClasses as string[] | undefined) ?? [];
+      e.db.setHidden(
+        ctx.session,
+        "evClasses",
+        cur.filter((c) => !(classes as string[]).includes(c)),
+      );
+      return "";
+    },
+  });
+  reg.add({
+    name: "event.next",
+    params: [],
+    note: "blocks for at most 60 s, then returns []",
+    run: async (e, ctx) => {
+      const deadline = Date.now() + 60000;
+      for (;;) {
+        const h = e.hidden(ctx.session);
+        const classes = h.evClasses as string[] | undefined;
+        if (!classes || classes.length === 0) throw fail("SESSION_NOT_REGISTERED", ctx.session);
+        const gen = e.db.gen;
+        const events = collectEvents(e, ctx.pool, parseSubs(classes), h.evToken as number);
+        if (events.length > 0 || Date.now() >= deadline) {
+          e.tx(() => e.db.setHidden(ctx.session, "evToken", gen));
+          return events.map((ev) => ({ ...ev, obj_uuid: (ev.snapshot as { uuid?: string } | undefined)?.uuid ?? "" }));
+        }
+        const w = e.db.waitForCommit();
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([w.promise, new Promise<void>((r) => (timer = setTimeout(r, deadline - Date.now())))]);
+        clearTimeout(timer);
+        w.cancel();
+      }
+    },
+  });
   reg.add({
     name: "event.get_current_id",
     params: [],

@@ -463,3 +463,38 @@ describe("events", () => {
     expect((ev.events as Rec[]).some((e) => e.ref === task)).toBe(true);
   });
 });
+
+describe("more async and events", () => {
+  test("a synchronous call with simulated time runs under a real task", async () => {
+    const vm = await newVm(url, session, "CentOS 6 (PV)", "sync-task");
+    await control(s, "POST", "/durations", { "VM.start": 300 });
+    await control(s, "POST", "/time-scale", { scale: 1 });
+    try {
+      const pending = call(url, "VM.start", session, vm, false, false);
+      await new Promise((r) => setTimeout(r, 60));
+      const ops = (await rec(vm)).current_operations as Record<string, string>;
+      const [task] = Object.keys(ops);
+      expect(ops[task!]).toBe("start");
+      expect(await call(url, "task.get_status", session, task)).toBe("pending");
+      await pending;
+      expect(await failure(call(url, "task.get_status", session, task))).toEqual(["HANDLE_INVALID", "task", task!]);
+    } finally {
+      await control(s, "POST", "/time-scale", { scale: 0 });
+    }
+    await call(url, "VM.hard_shutdown", session, vm);
+  });
+  test("legacy event.register / next / unregister", async () => {
+    expect(await failure(call(url, "event.next", session))).toEqual(["SESSION_NOT_REGISTERED", session]);
+    await call(url, "event.register", session, ["vm"]);
+    const [tpl] = await call<string[]>(url, "VM.get_by_name_label", session, "CentOS 6 (PV)");
+    const vm = await call<string>(url, "VM.clone", session, tpl, "legacy-events");
+    const evs = await call<Rec[]>(url, "event.next", session);
+    expect(evs.find((e) => e.ref === vm)).toMatchObject({
+      class: "vm",
+      operation: "add",
+      obj_uuid: expect.any(String),
+    });
+    await call(url, "event.unregister", session, ["vm"]);
+    expect(await failure(call(url, "event.next", session))).toEqual(["SESSION_NOT_REGISTERED", session]);
+  });
+});
