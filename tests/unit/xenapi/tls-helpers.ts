@@ -9,7 +9,7 @@ export interface Pem {
   key: string;
 }
 
-function keyPair(): { pub: forge.pki.PublicKey; priv: forge.pki.PrivateKey; privPem: string } {
+function keyPair(): { pub: forge.pki.rsa.PublicKey; priv: forge.pki.rsa.PrivateKey; privPem: string } {
   const { publicKey, privateKey } = crypto.generateKeyPairSync("rsa", { modulusLength: 2048 });
   const privPem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
   return {
@@ -22,8 +22,8 @@ function keyPair(): { pub: forge.pki.PublicKey; priv: forge.pki.PrivateKey; priv
 let serial = 1;
 function cert(
   cn: string,
-  pub: forge.pki.PublicKey,
-  signer: forge.pki.PrivateKey,
+  pub: forge.pki.rsa.PublicKey,
+  signer: forge.pki.rsa.PrivateKey,
   issuer: forge.pki.CertificateField[] | undefined,
   ext: object[],
 ): forge.pki.Certificate {
@@ -40,7 +40,7 @@ function cert(
   return c;
 }
 
-export function makeCa(): Pem & { forgeKey: forge.pki.PrivateKey; forgeCert: forge.pki.Certificate } {
+export function makeCa(): Pem & { forgeKey: forge.pki.rsa.PrivateKey; forgeCert: forge.pki.Certificate } {
   const k = keyPair();
   const c = cert("pulumi-xen test CA", k.pub, k.priv, undefined, [
     { name: "basicConstraints", cA: true },
