@@ -3,6 +3,7 @@ import { NULL_REF } from "../../ids";
 import { checkOperation } from "../../rules/gate";
 import { PlacementVm, hostFreeMemory, planPlacements } from "../../rules/placement";
 import { Ctx, Engine } from "../engine";
+import { assertHaPlanHolds } from "./pool";
 import { Registry, p } from "./registry";
 
 /** Regular (non control-domain) VMs that are running or paused on a host. */
@@ -48,7 +49,11 @@ export function registerHost(reg: Registry): void {
     params: p("host:ref:host", "auto_enable:bool=true"),
     role: "pool-operator",
     async: true,
-    run: (e, _ctx, [host]) => (e.db.set(host as string, "enabled", false), ""),
+    run: (e, ctx, [host]) => {
+      e.db.set(host as string, "enabled", false);
+      assertHaPlanHolds(e, ctx.pool);
+      return "";
+    },
   });
   reg.add({
     name: "host.enable",

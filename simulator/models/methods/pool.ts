@@ -51,6 +51,15 @@ export function maxTolerableFailures(e: Engine, pool: string): number {
   return best;
 }
 
+/** Inside a transaction that has applied a change: HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN if the plan broke. */
+export function assertHaPlanHolds(e: Engine, pool: string): void {
+  const pr = e.poolRecord(pool);
+  if (pr.ha_enabled !== true || pr.ha_allow_overcommit === true) return;
+  if (maxTolerableFailures(e, pool) < (pr.ha_host_failures_to_tolerate as number))
+    throw fail("HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN");
+  refreshHaPlan(e, pool);
+}
+
 function refreshHaPlan(e: Engine, pool: string): void {
   const pr = e.poolRecord(pool);
   if (pr.ha_enabled !== true) return;

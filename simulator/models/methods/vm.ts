@@ -7,6 +7,7 @@ import { Rec } from "../db";
 import { Ctx, Engine } from "../engine";
 import { CLASSES } from "../schema";
 import { checkFieldValue, checkRefField } from "./implicit";
+import { assertHaPlanHolds } from "./pool";
 import { Registry, p } from "./registry";
 import { copyVdi, createVbd, createVdi } from "./storage";
 
@@ -233,6 +234,7 @@ function startOp(e: Engine, ctx: Ctx, vm: string, paused: boolean, op: VmOp, key
     apply: (host) => {
       if (!e.hostLive(host)) throw fail("HOST_OFFLINE", host);
       e.bootVm(vm, host, paused);
+      if (e.db.get("VM", vm).ha_always_run === true) assertHaPlanHolds(e, ctx.pool);
       vmMessage(e, vm, "VM_STARTED");
       return "";
     },
@@ -676,6 +678,7 @@ export function registerVm(reg: Registry): void {
       e.db.set(vm as string, "ha_restart_priority", v);
       const running = r.power_state === "Running" || r.power_state === "Paused";
       e.db.set(vm as string, "ha_always_run", v === "restart" ? running : false);
+      if (v === "restart" && running) assertHaPlanHolds(e, ctx.pool);
       return "";
     },
   });

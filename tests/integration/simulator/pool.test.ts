@@ -198,6 +198,9 @@ describe("HA", () => {
       "HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN",
     ]);
     expect(await failure(call(u1, "pool.eject", m, h2))).toEqual(["HA_IS_ENABLED"]);
+    // with failures_to_tolerate=1 in a 2-host pool, neither host may be disabled
+    expect(await failure(call(u1, "host.disable", m, h2))).toEqual(["HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN"]);
+    expect(await call(u1, "host.get_enabled", m, h2)).toBe(true);
     const uuid2 = await call<string>(u1, "host.get_uuid", m, h2);
     await control(s, "POST", `/hosts/${uuid2}/crash`);
     expect(await call(u1, "host_metrics.get_live", m, await call(u1, "host.get_metrics", m, h2))).toBe(false);
