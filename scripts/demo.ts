@@ -10,6 +10,7 @@ import { spawn, spawnSync, type SpawnSyncOptions } from "child_process";
 import * as fs from "fs";
 import * as https from "https";
 import * as path from "path";
+import { XenApiClient } from "../provider/xenapi";
 
 const ROOT = path.resolve(__dirname, "..");
 const STATE = path.join(ROOT, ".state");
@@ -95,19 +96,33 @@ async function ensureSimulator() {
   process.exit(1);
 }
 
-function placementTable(outputs: Record<string, unknown>) {
-  const placement = (outputs.placement ?? {}) as Record<
-    string,
-    { host: string; powerState: string; domainType: string; ip: string }
-  >;
+async function hostNames(env: NodeJS.ProcessEnv): Promise<Map<string, string>> {
+  const client = new XenApiClient({
+    url: env.XEN_URL!,
+    username: env.XEN_USERNAME!,
+    password: env.XEN_PASSWORD!,
+    ...(env.XEN_CA_CERT ? { caCert: fs.readFileSync(env.XEN_CA_CERT, "utf8") } : { insecure: true }),
+  });
+  try {
+    const names = new Map<string, string>();
+    for (const host of (await client.getAllRecords("host")).values()) names.set(host.uuid, String(host.name_label));
+    return names;
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
+function placementTable(outputs: Record<string, unknown>, names: Map<string, string>) {
+  type Row = { host?: string; powerState?: string; domainType?: string; ip?: string };
+  const placement = (outputs.placement ?? {}) as Record<string, Row>;
   const rows = Object.entries(placement).map(([name, p]) => [
     name,
-    p.powerState,
-    p.domainType,
-    p.host || "-",
+    p.powerState ?? "-",
+    p.domainType ?? "-",
+    p.host ? (names.get(p.host) ?? p.host) : "-",
     p.ip || "-",
   ]);
-  const head = ["VM", "power", "domain", "host (uuid)", "IP"];
+  const head = ["VM", "power", "domain", "host", "IP"];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ");
   console.log("\n" + line(head));
@@ -119,7 +134,8 @@ function placementTable(outputs: Record<string, unknown>) {
 async function main() {
   log("toolchain (cached after the first build)");
   run("bash", ["scripts/install-toolchain.sh"]);
-  if (!fs.existsSync(path.join(ROOT, "dist/provider/index.js"))) run("npm", ["run", "--silent", "build"]);
+  log("building the package (dist/)");
+  run("npm", ["run", "--silent", "build"]);
   await ensureSimulator();
 
   const ca = caPath();
@@ -147,7 +163,7 @@ async function main() {
   }
   pulumi(["up", "--yes", "--stack", STACK]);
   const out = pulumi(["stack", "output", "--json", "--stack", STACK], { stdio: ["ignore", "pipe", "inherit"] });
-  placementTable(JSON.parse(String(out.stdout)));
+  placementTable(JSON.parse(String(out.stdout)), await hostNames(env).catch(() => new Map<string, string>()));
   log("run `npm run demo` again: it reports no changes; `npm run demo -- --destroy` tears it down");
 }
 

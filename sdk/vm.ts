@@ -81,6 +81,7 @@ export class Vm extends pulumi.dynamic.Resource {
       name,
       {
         nameLabel: name,
+        powerState: undefined,
         ...args,
         ownershipKey: ownershipKey("Vm", name),
         uuid: undefined,

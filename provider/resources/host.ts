@@ -45,8 +45,11 @@ async function join(poolClient: XenApiClient, address: string, url: string | und
   const joining = clientForHost(address, url);
   try {
     say(`xen:Host ${address}: joining pool of ${str(master, "address")}`);
-    // pool.join runs on the joining host and takes the master's address and credentials.
-    await joining.callAsync("pool.join", [str(master, "address"), conn.username, conn.password]);
+    // pool.join runs on the joining host and takes the master's address and credentials. It is called
+    // synchronously: once joined, the host's own task list belongs to the pool and its task cannot be watched.
+    await joining.call("pool.join", [str(master, "address"), conn.username, conn.password], {
+      timeoutMs: JOIN_WAIT_MS,
+    });
   } finally {
     await joining.close().catch(() => undefined);
   }
