@@ -56,7 +56,8 @@ export class Dispatcher {
       throw fail("MESSAGE_PARAMETER_COUNT_MISMATCH", method, def.params.length, Math.max(0, given));
     const pool = e.db.poolOf(conn.host);
     if (!pool) throw fail("INTERNAL_ERROR", "host is not part of any pool");
-    if (name === "session.login_with_password") return this.login(params, pool, conn);
+    if (name === "session.login_with_password") return this.login(params, pool, conn, false);
+    if (name === "session.slave_local_login_with_password") return this.login(params, pool, conn, true);
     if (!def.session)
       return def.run(e, { session: NULL_REF, pool, host: conn.host, user: "", role: "read-only" }, params);
     const { role, user } = checkSession(e, params[0], pool);
@@ -136,14 +137,16 @@ export class Dispatcher {
     return checkFieldValue("", spec.name, t, v);
   }
 
-  private async login(params: unknown[], pool: string, conn: Conn): Promise<string> {
+  /** `local`: slave_local_login (any host, local superuser only, no redirect). */
+  private async login(params: unknown[], pool: string, conn: Conn, local: boolean): Promise<string> {
     const e = this.e;
     const [uname, pwd, , originator] = params;
     if (typeof uname !== "string") throw fail("FIELD_TYPE_ERROR", "uname");
     if (typeof pwd !== "string") throw fail("FIELD_TYPE_ERROR", "pwd");
     const master = e.masterOf(pool);
-    if (master !== conn.host) throw fail("HOST_IS_SLAVE", e.db.get("host", master).address);
-    const user = authenticate(e, uname, pwd);
+    if (master !== conn.host && !local) throw fail("HOST_IS_SLAVE", e.db.get("host", master).address);
+    const found = authenticate(e, uname, pwd);
+    const user = local && found && !found.superuser ? undefined : found;
     if (!user) {
       // xapi delays failed logins (5 s) to slow down guessing.
       if (e.failedLoginDelayMs > 0) await new Promise((r) => setTimeout(r, e.failedLoginDelayMs));

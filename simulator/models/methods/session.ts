@@ -93,6 +93,16 @@ export function registerSession(reg: Registry): void {
     },
   });
   reg.add({
+    name: "session.slave_local_login_with_password",
+    params: p("uname:string", "pwd:string"),
+    session: false,
+    role: "pool-admin",
+    result: "session",
+    run: () => {
+      throw new Error("handled by the dispatcher");
+    },
+  });
+  reg.add({
     name: "session.logout",
     params: [],
     run: (e: Engine, ctx: Ctx) => {

@@ -278,3 +278,27 @@ test("parallel starts never overcommit a host", async () => {
     await t.close();
   }
 });
+
+test("slave_local_login works on a supporter for the local superuser only", async () => {
+  const t = await sim();
+  try {
+    const a = t.hostUrls["xen-01"]!;
+    const b = t.hostUrls["xen-02"]!;
+    const x2 = await login(b);
+    await call(b, "pool.join", x2, "127.42.0.1", "root", "xen-root-pw");
+    expect(await failure(call(b, "session.login_with_password", "root", "xen-root-pw"))).toEqual([
+      "HOST_IS_SLAVE",
+      "127.42.0.1",
+    ]);
+    const local = await call<string>(b, "session.slave_local_login_with_password", "root", "xen-root-pw");
+    expect((await call<string[]>(b, "host.get_all", local)).length).toBe(2);
+    expect(await failure(call(b, "session.slave_local_login_with_password", "pooladmin", "pooladmin-pw"))).toEqual([
+      "SESSION_AUTHENTICATION_FAILED",
+      "pooladmin",
+      "Authentication failure",
+    ]);
+    expect(await login(a)).toMatch(/^OpaqueRef:/);
+  } finally {
+    await t.close();
+  }
+});
