@@ -10,9 +10,20 @@ export class Ids {
     this.state = (seed ?? 0) >>> 0 || 0x9e3779b9;
   }
 
-  /** mulberry32; crypto randomness when no seed was given. */
+  private pool = Buffer.alloc(0);
+  private poolAt = 0;
+
+  /** mulberry32; crypto randomness (read in blocks) when no seed was given. */
   next(): number {
-    if (!this.seeded) return randomBytes(4).readUInt32BE(0) / 0x100000000;
+    if (!this.seeded) {
+      if (this.poolAt + 4 > this.pool.length) {
+        this.pool = randomBytes(4096);
+        this.poolAt = 0;
+      }
+      const v = this.pool.readUInt32BE(this.poolAt);
+      this.poolAt += 4;
+      return v / 0x100000000;
+    }
     this.state = (this.state + 0x6d2b79f5) >>> 0;
     let t = this.state;
     t = Math.imul(t ^ (t >>> 15), t | 1);

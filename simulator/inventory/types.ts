@@ -68,11 +68,25 @@ export interface InventoryUser {
   role: string;
 }
 
+/** VMs present at start-up (installed from a template, as `xe vm-install` would), e.g. for benchmarks. */
+export interface InventoryVm {
+  /** name_label; with `count` > 1 the names get a numeric suffix (`web-1`, `web-2`, ...) */
+  name: string;
+  template: string;
+  /** pool of this host (its master's pool once joined); default: the first host */
+  host?: string;
+  count?: number;
+  powerState?: "Halted" | "Running";
+  /** network for a VIF on device 0 (default "VM Network" when it exists) */
+  network?: string;
+}
+
 export interface Inventory {
   hosts: InventoryHost[];
   srs?: InventorySr[];
   networks: InventoryNetwork[];
   templates: InventoryTemplate[];
   users?: InventoryUser[];
+  vms?: InventoryVm[];
   software?: Record<string, string>;
 }

@@ -402,7 +402,7 @@ export class Engine {
 
   // ---- guests -------------------------------------------------------------------------------------------
   /** Boots a VM on a host: domid, metrics, resident_on; schedules the guest agent. Call inside a tx. */
-  bootVm(vmRef: string, hostRef: string, paused: boolean): void {
+  bootVm(vmRef: string, hostRef: string, paused: boolean, refresh = true): void {
     const vm = this.db.get("VM", vmRef);
     const dt = this.effectiveDomainType(vm);
     const domid = (this.hidden(hostRef).nextDomid as number | undefined) ?? 1;
@@ -427,7 +427,7 @@ export class Engine {
       current_domain_type: dt,
       state: paused ? ["paused"] : ["running"],
     });
-    this.refreshHostMemory(this.db.poolOf(vmRef)!);
+    if (refresh) this.refreshHostMemory(this.db.poolOf(vmRef)!);
     this.scheduleGuestAgent(vmRef, domid);
   }
 
@@ -479,6 +479,7 @@ export class Engine {
       let ip = this.hidden(vif).ip as string | undefined;
       if (!ip) {
         ip = this.allocateIp(cidr);
+        if (!ip) continue;
         this.db.setHidden(vif, "ip", ip);
       }
       networks[`${v.device}/ip`] = ip;
@@ -507,28 +508,42 @@ export class Engine {
     return this.inventory.networks.find((n) => n.name === name)?.cidr;
   }
 
-  private allocateIp(cidr: string): string {
+  /** Addresses handed out per range: a cache, rebuilt from the VIFs when the range looks exhausted. */
+  private usedIps = new Map<string, Set<string>>();
+  /** range -> number of tombstones when it was found full (nothing frees an address until something is destroyed) */
+  private fullAt = new Map<string, number>();
+
+  private rebuildUsedIps(cidr: string): Set<string> {
+    const used = new Set<string>();
+    for (const o of this.db.objects.values())
+      if (o.cls === "VIF" && typeof o.hidden.ip === "string") used.add(o.hidden.ip);
+    this.usedIps.set(cidr, used);
+    return used;
+  }
+
+  /** The next free address of the range (like a DHCP server), or undefined when the range is full. */
+  private allocateIp(cidr: string): string | undefined {
     const [base, bitsS] = cidr.split("/");
     const bits = Number(bitsS ?? 24);
     const b = base!.split(".").map(Number);
     const baseInt = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
-    const size = 2 ** (32 - bits);
-    const used = new Set<string>();
-    for (const [, gm] of this.db.all("VM_guest_metrics"))
-      for (const v of Object.values(gm.networks as Record<string, string>)) used.add(v);
-    for (const o of this.db.objects.values()) if (o.cls === "VIF" && o.hidden.ip) used.add(o.hidden.ip as string);
-    let cur = this.ipCursor.get(cidr) ?? 10;
-    for (let i = 0; i < size; i++) {
-      const off = 10 + ((cur - 10 + i) % Math.max(1, size - 12));
-      const n = (baseInt + off) >>> 0;
-      const ip = [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
-      if (!used.has(ip)) {
+    const usable = Math.max(1, 2 ** (32 - bits) - 12);
+    if (this.fullAt.get(cidr) === this.db.tombstones.length) return undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const used = attempt === 0 ? (this.usedIps.get(cidr) ?? this.rebuildUsedIps(cidr)) : this.rebuildUsedIps(cidr);
+      const start = this.ipCursor.get(cidr) ?? 0;
+      for (let i = 0; i < usable; i++) {
+        const off = (start + i) % usable;
+        const n = (baseInt + 10 + off) >>> 0;
+        const ip = [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+        if (used.has(ip)) continue;
+        used.add(ip);
         this.ipCursor.set(cidr, off + 1);
         return ip;
       }
-      cur = off;
     }
-    throw fail("INTERNAL_ERROR", `address range ${cidr} exhausted`);
+    this.fullAt.set(cidr, this.db.tombstones.length);
+    return undefined;
   }
 
   // ---- tasks --------------------------------------------------------------------------------------------

@@ -174,14 +174,17 @@ function has(f: Record<string, string>, k: string): boolean {
   return v !== undefined && v !== "0";
 }
 
-export function checkOperation(vm: GateVm, op: VmOp): XenApiError | null {
+const failure = (code: string, ...params: unknown[]): string[] => [code, ...params.map(String)];
+
+/** The gate as `[code, ...params]` (cheap: no Error object, so allowed_operations can run it for every op). */
+export function gateFailure(vm: GateVm, op: VmOp): string[] | null {
   // 1. blocked_operations
   const blocked = vm.blockedOperations[op];
-  if (blocked !== undefined) return fail("OPERATION_BLOCKED", vm.ref, blocked);
+  if (blocked !== undefined) return failure("OPERATION_BLOCKED", vm.ref, blocked);
   // 2. power state (lower case, ", "-joined)
   const states = allowedPowerStates(op, { controlDomain: vm.isControlDomain, snapshot: vm.isSnapshot });
   if (!states.includes(vm.powerState))
-    return fail(
+    return failure(
       "VM_BAD_POWER_STATE",
       vm.ref,
       states.map((s) => s.toLowerCase()).join(", "),
@@ -197,25 +200,25 @@ export function checkOperation(vm: GateVm, op: VmOp): XenApiError | null {
     )
   ) {
     const [task, other] = running[0]!;
-    return fail("OTHER_OPERATION_IN_PROGRESS", "VM", vm.ref, other, task);
+    return failure("OTHER_OPERATION_IN_PROGRESS", "VM", vm.ref, other, task);
   }
   // 4. templates
   if (vm.isTemplate && !vm.isSnapshot) {
     const ok = TEMPLATE_OK.has(op) || ((op === "destroy" || op === "migrate_send") && !vm.isDefaultTemplate);
-    if (!ok) return fail("VM_IS_TEMPLATE", vm.ref, op);
+    if (!ok) return failure("VM_IS_TEMPLATE", vm.ref, op);
   }
   // 5. snapshots
-  if (vm.isSnapshot && !SNAPSHOT_OK.has(op)) return fail("VM_IS_SNAPSHOT", vm.ref, op);
+  if (vm.isSnapshot && !SNAPSHOT_OK.has(op)) return failure("VM_IS_SNAPSHOT", vm.ref, op);
   // 6. template/snapshot-only ops
-  if (op === "provision" && !vm.isTemplate) return fail("PROVISION_ONLY_ALLOWED_ON_TEMPLATE");
-  if (op === "revert" && !vm.isSnapshot) return fail("REVERT_ONLY_ALLOWED_ON_SNAPSHOT");
+  if (op === "provision" && !vm.isTemplate) return failure("PROVISION_ONLY_ALLOWED_ON_TEMPLATE");
+  if (op === "revert" && !vm.isSnapshot) return failure("REVERT_ONLY_ALLOWED_ON_SNAPSHOT");
   // 7. immobile
   if (vm.immobile && ["suspend", "checkpoint", "pool_migrate", "migrate_send"].includes(op))
-    return fail("VM_IS_IMMOBILE", vm.ref);
+    return failure("VM_IS_IMMOBILE", vm.ref);
   // 8. control domains
   if (vm.isControlDomain) {
     if (vm.isDom0 && (op === "destroy" || op === "changing_VCPUs"))
-      return fail("OPERATION_NOT_ALLOWED", "This operation is not allowed on dom0");
+      return failure("OPERATION_NOT_ALLOWED", "This operation is not allowed on dom0");
     const okForCd = [
       "changing_dynamic_range",
       "changing_static_range",
@@ -225,7 +228,7 @@ export function checkOperation(vm: GateVm, op: VmOp): XenApiError | null {
       "snapshot",
     ];
     if (!okForCd.includes(op))
-      return fail("OPERATION_NOT_ALLOWED", "This operation is not allowed on a control domain");
+      return failure("OPERATION_NOT_ALLOWED", "This operation is not allowed on a control domain");
   }
   // 9. guest features: only for a live VM not booted PV and without PV drivers
   const live = vm.powerState === "Running" || vm.powerState === "Paused";
@@ -236,14 +239,19 @@ export function checkOperation(vm: GateVm, op: VmOp): XenApiError | null {
       (op === "clean_reboot" && !has(f, "feature-shutdown") && !has(f, "feature-reboot")) ||
       (op === "changing_VCPUs_live" && !has(f, "feature-vcpu-hotplug")) ||
       (["suspend", "checkpoint", "pool_migrate", "migrate_send"].includes(op) && !has(f, "feature-suspend"));
-    if (lacks) return fail("VM_LACKS_FEATURE", vm.ref);
+    if (lacks) return failure("VM_LACKS_FEATURE", vm.ref);
     const reason = f["data-cant-suspend-reason"];
     if (reason && ["suspend", "checkpoint", "pool_migrate", "migrate_send"].includes(op))
-      return fail("VM_NON_SUSPENDABLE", vm.ref, reason);
+      return failure("VM_NON_SUSPENDABLE", vm.ref, reason);
   }
   return null;
 }
 
+export function checkOperation(vm: GateVm, op: VmOp): XenApiError | null {
+  const f = gateFailure(vm, op);
+  return f ? fail(f[0]!, ...f.slice(1)) : null;
+}
+
 export function allowedOperations(vm: GateVm): VmOp[] {
-  return ADVERTISED.filter((op) => checkOperation(vm, op) === null);
+  return ADVERTISED.filter((op) => gateFailure(vm, op) === null);
 }

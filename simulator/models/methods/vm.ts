@@ -190,6 +190,34 @@ export function parseDisks(
   return out;
 }
 
+/** Creates the disks described in other_config["disks"] and turns the template into a VM (xapi provision). */
+export function provisionVm(e: Engine, ctx: Ctx, vm: string): void {
+  const r = e.db.get("VM", vm);
+  const other = r.other_config as Record<string, string>;
+  const disks = parseDisks(other.disks ?? "");
+  const pool = e.poolRecord(ctx.pool);
+  for (const d of disks) {
+    let sr = pool.default_SR as string;
+    if (d.sr) sr = e.db.byUuidRef("SR", d.sr, ctx.pool);
+    if (!e.db.has(sr, "SR")) throw fail("DEFAULT_SR_NOT_FOUND", sr);
+    let vdi: string;
+    try {
+      vdi = createVdi(e, ctx, sr, {
+        name_label: `${r.name_label} ${d.device}`,
+        virtual_size: d.size,
+        type: d.type === "system" ? "system" : "user",
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code === "SR_FULL") throw fail("PROVISION_FAILED_OUT_OF_SPACE");
+      throw err;
+    }
+    createVbd(e, ctx.pool, { VM: vm, VDI: vdi, userdevice: d.device, bootable: d.bootable, mode: "RW", type: "Disk" });
+  }
+  const next = { ...other };
+  delete next.disks;
+  e.db.update(vm, { other_config: next, is_a_template: false });
+}
+
 /** Picks a host and reserves its memory (scheduled_to_be_resident_on) inside the caller's transaction. */
 function reserveHost(e: Engine, ctx: Ctx, vmRef: string, target?: string): string {
   const vm = e.db.get("VM", vmRef);
@@ -353,40 +381,7 @@ export function registerVm(reg: Registry): void {
 
   lifecycle("provision", "vm-admin", vm1, (e, ctx, [vm]) =>
     e.vmOp(ctx, vm as string, "provision", "VM.provision", {
-      apply: () => {
-        const r = e.db.get("VM", vm as string);
-        const other = r.other_config as Record<string, string>;
-        const disks = parseDisks(other.disks ?? "");
-        const pool = e.poolRecord(ctx.pool);
-        for (const d of disks) {
-          let sr = pool.default_SR as string;
-          if (d.sr) sr = e.db.byUuidRef("SR", d.sr, ctx.pool);
-          if (!e.db.has(sr, "SR")) throw fail("DEFAULT_SR_NOT_FOUND", sr);
-          let vdi: string;
-          try {
-            vdi = createVdi(e, ctx, sr, {
-              name_label: `${r.name_label} ${d.device}`,
-              virtual_size: d.size,
-              type: d.type === "system" ? "system" : "user",
-            });
-          } catch (err) {
-            if ((err as { code?: string }).code === "SR_FULL") throw fail("PROVISION_FAILED_OUT_OF_SPACE");
-            throw err;
-          }
-          createVbd(e, ctx.pool, {
-            VM: vm,
-            VDI: vdi,
-            userdevice: d.device,
-            bootable: d.bootable,
-            mode: "RW",
-            type: "Disk",
-          });
-        }
-        const next = { ...other };
-        delete next.disks;
-        e.db.update(vm as string, { other_config: next, is_a_template: false });
-        return "";
-      },
+      apply: () => (provisionVm(e, ctx, vm as string), ""),
     }),
   );
 

@@ -112,3 +112,38 @@ test("reset with a custom inventory", async () => {
   expect(Object.values(hosts).map((h) => h.name_label)).toEqual(["solo"]);
   await control(s, "POST", "/reset", {});
 });
+
+test("inventory VMs are installed (and started) at start-up", async () => {
+  const { defaultInventory } = await import("../../../simulator/sim");
+  const inv = defaultInventory();
+  inv.vms = [
+    { name: "web", template: "Debian Bookworm 12", host: "xen-01", count: 3, powerState: "Running" },
+    { name: "db", template: "CentOS 6 (PV)", host: "xen-02" },
+  ];
+  const t = await sim({ inventory: inv });
+  try {
+    const x = await login(t.url);
+    const recs = Object.values(await call<Record<string, Record<string, unknown>>>(t.url, "VM.get_all_records", x));
+    const web = recs.filter((r) => String(r.name_label).startsWith("web-"));
+    expect(web.map((r) => [r.name_label, r.power_state, r.is_a_template]).sort()).toEqual([
+      ["web-1", "Running", false],
+      ["web-2", "Running", false],
+      ["web-3", "Running", false],
+    ]);
+    expect((web[0]!.VBDs as string[]).length).toBe(1);
+    const gm = await call<Record<string, Record<string, string>>>(
+      t.url,
+      "VM_guest_metrics.get_record",
+      x,
+      web[0]!.guest_metrics,
+    );
+    expect(gm.networks!["0/ip"]).toMatch(/^10\.20\.0\./);
+    const u2 = t.hostUrls["xen-02"]!;
+    const x2 = await login(u2);
+    expect(
+      await call(u2, "VM.get_power_state", x2, (await call<string[]>(u2, "VM.get_by_name_label", x2, "db"))[0]),
+    ).toBe("Halted");
+  } finally {
+    await t.close();
+  }
+});

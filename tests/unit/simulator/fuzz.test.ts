@@ -13,7 +13,20 @@ test("every method answers garbage with a XenAPI error, not a crash", async () =
     const login = await core.call("session.login_with_password", ["root", "pw"], host);
     if (!login.ok) throw login.error;
     const sess = login.value as string;
-    const vals: unknown[] = [null, 1, -5, "x", {}, [], "OpaqueRef:NULL", true, 1.5, { a: { b: 1 } }, ["x"], "99999999999999999999"];
+    const vals: unknown[] = [
+      null,
+      1,
+      -5,
+      "x",
+      {},
+      [],
+      "OpaqueRef:NULL",
+      true,
+      1.5,
+      { a: { b: 1 } },
+      ["x"],
+      "99999999999999999999",
+    ];
     const crashes: string[] = [];
     const skip = /^(Async\.|system\.|session\.(login|slave_local|logout|local_logout)|event\.(from|next))/;
     let calls = 0;
