@@ -6,7 +6,7 @@ import { Inventory } from "./inventory/types";
 import { hostAddress } from "./models/seed";
 import { listen } from "./server/http";
 import { tlsMaterial } from "./server/tls";
-import { SimulatorCore, loadInventory } from "./sim";
+import { SimulatorCore } from "./sim";
 
 export type { Inventory } from "./inventory/types";
 export { SimulatorCore } from "./sim";
@@ -57,12 +57,11 @@ export interface RunningSimulator {
 export async function startSimulator(opts: SimulatorOptions = {}): Promise<RunningSimulator> {
   const log = opts.log ?? (() => undefined);
   const timeScale = opts.timeScale ?? 0;
-  const inventory = loadInventory(opts.inventory);
   const core = new SimulatorCore({
     rootPassword: opts.rootPassword ?? process.env.XEN_SIM_PASSWORD ?? "xen-root-pw",
     timeScale,
-    inventory,
     log,
+    ...(opts.inventory !== undefined ? { inventory: opts.inventory } : {}),
     ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
     ...(opts.failedLoginDelayMs !== undefined ? { failedLoginDelayMs: opts.failedLoginDelayMs } : {}),
     ...(opts.reset ? { reset: true } : {}),

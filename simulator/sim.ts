@@ -128,6 +128,11 @@ export class SimulatorCore {
     const stored = s && !resetInventory ? s.load() : [];
     if (s && stored.length > 0) {
       e.inventory = JSON.parse(s.getMeta("inventory") ?? "null") ?? loadInventory(o.inventory);
+      if (o.inventory !== undefined && JSON.stringify(loadInventory(o.inventory)) !== JSON.stringify(e.inventory))
+        o.log({
+          level: "warn",
+          msg: "the data dir holds state from another inventory; it is kept (use reset to start from the new one)",
+        });
       for (const obj of stored) e.db.load(obj);
       e.db.gen = Math.max(e.db.gen, Number(s.getMeta("gen") ?? 0));
       e.db.persister = s;

@@ -165,6 +165,28 @@ export function registerHost(reg: Registry): void {
     },
   });
   reg.add({
+    name: "host.destroy",
+    params: p("self:ref:host"),
+    role: "pool-operator",
+    note: "removes a dead supporter's records (its PIFs, PBDs, metrics and control domain)",
+    run: (e, ctx, [host]) => {
+      if (e.hostLive(host as string)) throw fail("HOST_IS_LIVE", host);
+      if (e.masterOf(ctx.pool) === host) throw fail("OPERATION_NOT_ALLOWED", "Cannot destroy the pool master");
+      const h = e.db.get("host", host as string);
+      for (const vm of [...(h.resident_VMs as string[])]) {
+        const r = e.db.get("VM", vm);
+        if (r.is_control_domain === true) {
+          if (e.db.has(r.metrics)) e.db.destroy(r.metrics as string);
+          e.db.destroy(vm);
+        } else e.haltVm(vm, false);
+      }
+      for (const x of [...(h.PIFs as string[]), ...(h.PBDs as string[])]) e.db.destroy(x);
+      if (e.db.has(h.metrics)) e.db.destroy(h.metrics as string);
+      e.db.destroy(host as string);
+      return "";
+    },
+  });
+  reg.add({
     name: "host.get_servertime",
     params: h1,
     result: "datetime",

@@ -302,3 +302,22 @@ test("slave_local_login works on a supporter for the local superuser only", asyn
     await t.close();
   }
 });
+
+test("host.destroy removes a dead supporter", async () => {
+  const t = await sim();
+  try {
+    const a = t.hostUrls["xen-01"]!;
+    const b = t.hostUrls["xen-02"]!;
+    await call(b, "pool.join", await login(b), "127.42.0.1", "root", "xen-root-pw");
+    const x = await login(a);
+    const [h2] = await call<string[]>(a, "host.get_by_name_label", x, "xen-02");
+    expect(await failure(call(a, "host.destroy", x, h2))).toEqual(["HOST_IS_LIVE", h2!]);
+    await control(t, "POST", `/hosts/${await call<string>(a, "host.get_uuid", x, h2)}/crash`);
+    await call(a, "host.destroy", x, h2);
+    expect((await call<string[]>(a, "host.get_all", x)).length).toBe(1);
+    const nets = await call<Record<string, { PIFs: string[] }>>(a, "network.get_all_records", x);
+    for (const n of Object.values(nets)) expect(n.PIFs.length).toBe(1);
+  } finally {
+    await t.close();
+  }
+});
