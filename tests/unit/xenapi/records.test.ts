@@ -164,6 +164,7 @@ describe("client record reads", () => {
     id: (b as { id: number }).id,
   });
   afterEach(() => nock.cleanAll());
+  afterAll(() => nock.restore()); // un-patch http for later test files in this worker
 
   test("getRecord / getAllRecords / getByUuid", async () => {
     nock(host)

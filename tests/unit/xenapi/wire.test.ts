@@ -91,7 +91,11 @@ afterEach(() => {
 });
 
 beforeAll(() => nock.disableNetConnect());
-afterAll(() => nock.enableNetConnect());
+afterAll(() => {
+  nock.enableNetConnect();
+  // nock patches the http module for the whole worker process; undo it so later test files get a clean one.
+  nock.restore();
+});
 
 test("there are golden fixtures", () => {
   expect(fixtures.length).toBeGreaterThanOrEqual(30);
