@@ -10,7 +10,10 @@ import { CLASSES, defaultRecord } from "./schema";
 export const ROLES = ["read-only", "vm-operator", "vm-admin", "vm-power-admin", "pool-operator", "pool-admin"] as const;
 export type Role = (typeof ROLES)[number];
 
-/** Base durations (ms at time scale 1) of simulated operations; multiplied by the time scale. */
+/**
+ * Base durations (ms at time scale 1) of simulated operations; multiplied by the time scale. `guest_agent` is the
+ * delay between boot and the guest agent's first report; host.evacuate takes one VM.pool_migrate per VM.
+ */
 export const DEFAULT_DURATIONS: Record<string, number> = {
   "VM.start": 3000,
   "VM.start_on": 3000,
@@ -28,17 +31,11 @@ export const DEFAULT_DURATIONS: Record<string, number> = {
   "VM.provision": 1000,
   "VM.pool_migrate": 3000,
   "VM.destroy": 200,
-  "VDI.create": 500,
   "VDI.resize": 500,
   "VDI.resize_online": 500,
   "VDI.pool_migrate": 5000,
   "VDI.copy": 3000,
-  "host.evacuate": 1000,
   "pool.join": 2000,
-  "pool.eject": 2000,
-  "pool.designate_new_master": 1000,
-  "pool.enable_ha": 2000,
-  "pool.disable_ha": 1000,
   guest_agent: 5000,
 };
 
