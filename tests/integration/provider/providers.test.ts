@@ -1,0 +1,113 @@
+/**
+ * The resource providers called directly (as the engine's dynamic provider host would) against the simulator
+ * over HTTP: idempotent create, read of a deleted VM, idempotent delete, host join and maintenance.
+ */
+import { providers } from "../../../provider";
+import { XenApiClient } from "../../../provider/xenapi";
+import { startSimulator, type RunningSimulator } from "../../../simulator";
+
+const PASSWORD = "integration-pw";
+let sim: RunningSimulator;
+let xen: XenApiClient;
+
+async function checked(kind: "Vm" | "Host" | "Pool", news: Record<string, unknown>) {
+  const r = await providers[kind].check!({}, news);
+  expect(r.failures ?? []).toEqual([]);
+  return r.inputs as Record<string, unknown>;
+}
+
+beforeAll(async () => {
+  sim = await startSimulator({ port: 0, http: true, timeScale: 0, failedLoginDelayMs: 0, rootPassword: PASSWORD });
+  process.env.XEN_URL = sim.url;
+  process.env.XEN_USERNAME = "root";
+  process.env.XEN_PASSWORD = PASSWORD;
+  xen = new XenApiClient({ url: sim.url, username: "root", password: PASSWORD });
+});
+
+afterAll(async () => {
+  delete process.env.XEN_URL;
+  delete process.env.XEN_PASSWORD;
+  await xen.close().catch(() => undefined);
+  await sim.close();
+});
+
+const vmInputs = {
+  template: "Debian Bookworm 12",
+  nameLabel: "direct-1",
+  vcpus: 1,
+  memory: "1GiB",
+  networks: [{ network: "VM Network" }],
+  ownershipKey: "org/proj/stack/xen:Vm/direct-1",
+  __provider: "stub",
+};
+
+describe("Vm provider against the simulator", () => {
+  test("create is idempotent: a retried create adopts the tagged VM instead of making a second one", async () => {
+    const inputs = await checked("Vm", vmInputs);
+    const first = await providers.Vm.create({ ...inputs, __provider: "stub" });
+    const second = await providers.Vm.create({ ...inputs, __provider: "stub" });
+    expect(second.id).toBe(first.id);
+    const named = [...(await xen.getAllRecords("VM")).values()].filter((v) => v.name_label === "direct-1");
+    expect(named).toHaveLength(1);
+    expect(first.outs).toMatchObject({ uuid: first.id, powerState: "Running", memory: 1024 ** 3, vcpus: 1 });
+  });
+
+  test("read of a VM deleted out of band returns no id; delete of a gone VM succeeds", async () => {
+    const inputs = await checked("Vm", { ...vmInputs, nameLabel: "direct-2", ownershipKey: "k2" });
+    const { id, outs } = await providers.Vm.create({ ...inputs, __provider: "stub" });
+    const read = await providers.Vm.read!(id, outs);
+    expect(read.id).toBe(id);
+    const ref = await xen.getByUuid("VM", id);
+    await xen.callAsync("VM.hard_shutdown", [ref]);
+    await xen.callAsync("VM.destroy", [ref]);
+    expect(await providers.Vm.read!(id, outs)).toEqual({});
+    await expect(providers.Vm.delete!(id, outs)).resolves.toBeUndefined();
+  });
+
+  test("a create that cannot place the VM fails with XenAPI's reason and leaves a recorded, tagged VM", async () => {
+    const inputs = await checked("Vm", { ...vmInputs, nameLabel: "too-big", memory: "512GiB", ownershipKey: "k3" });
+    const err = (await providers.Vm.create({ ...inputs, __provider: "stub" }).catch((e: unknown) => e)) as Error & {
+      id?: string;
+      properties?: Record<string, unknown>;
+    };
+    expect(err).toBeInstanceOf(Error);
+    expect(err.message).toMatch(/NO_HOSTS_AVAILABLE|HOST_NOT_ENOUGH_FREE_MEMORY/);
+    expect(err.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(err.properties).toMatchObject({ uuid: err.id, __provider: "stub" });
+    const vm = await xen.getRecord("VM", await xen.getByUuid("VM", err.id!));
+    expect((vm as unknown as { other_config: Record<string, string> }).other_config["pulumi-xen.owner"]).toBe("k3");
+    await providers.Vm.delete!(err.id!, err.properties!);
+    await expect(xen.getByUuid("VM", err.id!)).rejects.toMatchObject({ code: "UUID_INVALID" });
+  });
+});
+
+describe("Host provider against the simulator", () => {
+  test("joins a standalone host, then maintenance evacuates it and re-enabling brings it back", async () => {
+    const inputs = await checked("Host", { address: "127.42.0.3" });
+    const { id, outs } = await providers.Host.create({ ...inputs, __provider: "stub" });
+    expect(outs).toMatchObject({ uuid: id, hvmCapable: true, enabled: true, maintenance: false });
+    const hosts = [...(await xen.getAllRecords("host")).values()].map((h) => h.uuid);
+    expect(hosts).toContain(id);
+
+    const vmIn = await checked("Vm", {
+      ...vmInputs,
+      nameLabel: "on-03",
+      affinityHost: "127.42.0.3",
+      ownershipKey: "k4",
+    });
+    vmIn.affinityHost = (await xen.getRecord("host", await xen.getByUuid("host", id))).name_label;
+    const vm = await providers.Vm.create({ ...vmIn, __provider: "stub" });
+    expect(vm.outs.residentOn).toBe(id);
+
+    const maint = await checked("Host", { address: "127.42.0.3", maintenance: true });
+    const updated = await providers.Host.update!(id, outs, { ...maint, __provider: "stub" });
+    expect(updated.outs).toMatchObject({ maintenance: true, residentVmUuids: [] });
+    const moved = await xen.getRecord("VM", await xen.getByUuid("VM", vm.id));
+    expect(moved.power_state).toBe("Running");
+    expect(await xen.getRecord("host", await xen.getByUuid("host", id))).toMatchObject({ enabled: false });
+
+    const back = await checked("Host", { address: "127.42.0.3", maintenance: false });
+    const enabled = await providers.Host.update!(id, updated.outs, { ...back, __provider: "stub" });
+    expect(enabled.outs).toMatchObject({ enabled: true, maintenance: false });
+  });
+});
