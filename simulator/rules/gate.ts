@@ -183,13 +183,11 @@ export function gateFailure(vm: GateVm, op: VmOp): string[] | null {
   if (blocked !== undefined) return failure("OPERATION_BLOCKED", vm.ref, blocked);
   // 2. power state (lower case, ", "-joined)
   const states = allowedPowerStates(op, { controlDomain: vm.isControlDomain, snapshot: vm.isSnapshot });
-  if (!states.includes(vm.powerState))
-    return failure(
-      "VM_BAD_POWER_STATE",
-      vm.ref,
-      states.map((s) => s.toLowerCase()).join(", "),
-      vm.powerState.toLowerCase(),
-    );
+  if (!states.includes(vm.powerState)) {
+    // hard_reboot's forwarder asserts "running" on its own (XENAPI.md §3.2), though Paused is also accepted.
+    const expected = op === "hard_reboot" ? "running" : states.map((s) => s.toLowerCase()).join(", ");
+    return failure("VM_BAD_POWER_STATE", vm.ref, expected, vm.powerState.toLowerCase());
+  }
   // 3. concurrent operations
   const running = Object.entries(vm.currentOperations);
   if (

@@ -685,8 +685,7 @@ export function registerVm(reg: Registry): void {
       const r = vmRec(e, ctx, vm);
       if (v === true && r.is_a_template !== true) {
         e.assertVmOp(vm as string, "make_into_template");
-        if (r.ha_restart_priority === "restart" && e.poolRecord(ctx.pool).ha_enabled === true)
-          throw fail("VM_IS_PROTECTED", vm);
+        if (r.ha_restart_priority === "restart") throw fail("VM_IS_PROTECTED", vm);
       }
       e.db.set(vm as string, "is_a_template", v);
       if (v === false) e.db.set(vm as string, "is_default_template", false);

@@ -498,3 +498,20 @@ describe("more async and events", () => {
     expect(await failure(call(url, "event.next", session))).toEqual(["SESSION_NOT_REGISTERED", session]);
   });
 });
+
+test("set_is_a_template: needs Halted, refused for HA-protected VMs", async () => {
+  const vm = await newVm(url, session, "CentOS 6 (PV)", "tpl-me");
+  await call(url, "VM.start", session, vm, false, false);
+  expect(await failure(call(url, "VM.set_is_a_template", session, vm, true))).toEqual([
+    "VM_BAD_POWER_STATE",
+    vm,
+    "halted",
+    "running",
+  ]);
+  await call(url, "VM.hard_shutdown", session, vm);
+  await call(url, "VM.set_ha_restart_priority", session, vm, "restart");
+  expect(await failure(call(url, "VM.set_is_a_template", session, vm, true))).toEqual(["VM_IS_PROTECTED", vm]);
+  await call(url, "VM.set_ha_restart_priority", session, vm, "");
+  await call(url, "VM.set_is_a_template", session, vm, true);
+  expect(await failure(call(url, "VM.start", session, vm, false, false))).toEqual(["VM_IS_TEMPLATE", vm, "start"]);
+});

@@ -44,7 +44,7 @@ const cases: { name: string; vm: Partial<GateVm>; op: VmOp; expected: string[] |
     name: "hard_reboot a suspended VM",
     vm: { powerState: "Suspended" },
     op: "hard_reboot",
-    expected: ["VM_BAD_POWER_STATE", VM, "paused, running", "suspended"],
+    expected: ["VM_BAD_POWER_STATE", VM, "running", "suspended"],
   },
   { name: "destroy a suspended VM is allowed", vm: { powerState: "Suspended" }, op: "destroy", expected: null },
   {
