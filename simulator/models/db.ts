@@ -111,7 +111,8 @@ export class Db {
     if (!this.journal) throw new Error("mutation outside a transaction");
     if (!this.journal.has(ref)) {
       const o = this.objects.get(ref);
-      this.journal.set(ref, o ? { ...o, rec: structuredClone(o.rec), hidden: structuredClone(o.hidden) } : null);
+      // Shallow copies suffice: nested values are never mutated in place, only replaced.
+      this.journal.set(ref, o ? { ...o, rec: { ...o.rec }, hidden: { ...o.hidden } } : null);
     }
   }
 

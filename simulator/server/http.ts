@@ -324,7 +324,11 @@ async function control(
         core.metrics.clear();
         return ok();
       case "GET /control/recorder":
-        return ok({ requests: core.recorder });
+        return ok({
+          requests: core.recorder
+            .slice(-1000)
+            .map((r) => ({ ...r, time: new Date((r as { time: number }).time).toISOString() })),
+        });
       case "DELETE /control/recorder":
         core.recorder = [];
         return ok();

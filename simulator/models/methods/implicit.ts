@@ -24,9 +24,12 @@ const SETTER_ROLE: Record<string, Role> = {
   message: "pool-operator",
 };
 
-/** A copy of a record as it goes on the wire. */
+/**
+ * A record as it goes on the wire. A shallow copy is a consistent snapshot: the store never mutates nested
+ * values in place (every change assigns a new array/map to the field).
+ */
 export function wireRecord(e: Engine, cls: string, ref: string, pool: string): Record<string, unknown> {
-  return structuredClone(e.db.get(cls, ref, pool));
+  return { ...e.db.get(cls, ref, pool) };
 }
 
 /** The ref must name an object of `cls` visible in the caller's pool. */
@@ -115,7 +118,7 @@ function registerClass(reg: Registry, c: ClassDef): void {
     name: `${C}.get_all_records`,
     params: [],
     implicit: true,
-    run: (e, ctx) => Object.fromEntries(e.db.all(C, ctx.pool).map(([r, rec]) => [r, structuredClone(rec)])),
+    run: (e, ctx) => Object.fromEntries(e.db.all(C, ctx.pool).map(([r, rec]) => [r, { ...rec }])),
   });
   reg.add({
     name: `${C}.get_all_records_where`,
@@ -127,7 +130,7 @@ function registerClass(reg: Registry, c: ClassDef): void {
         e.db
           .all(C, ctx.pool)
           .filter(([, rec]) => f(rec))
-          .map(([r, rec]) => [r, structuredClone(rec)]),
+          .map(([r, rec]) => [r, { ...rec }]),
       );
     },
   });
@@ -155,7 +158,7 @@ function registerClass(reg: Registry, c: ClassDef): void {
       name: `${C}.get_${f.name}`,
       params: p(self),
       implicit: true,
-      run: (e, ctx, [r]) => structuredClone(e.db.get(C, r as string, ctx.pool)[f.name]),
+      run: (e, ctx, [r]) => e.db.get(C, r as string, ctx.pool)[f.name],
     });
     if (!f.rw) continue;
     const fieldRole: Role = f.name === "tags" ? "vm-operator" : role;

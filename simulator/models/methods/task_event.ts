@@ -50,7 +50,7 @@ export function collectEvents(e: Engine, pool: string, subs: Sub[], since: numbe
         class: o.cls.toLowerCase(),
         operation: op,
         ref: o.ref,
-        snapshot: structuredClone(o.rec),
+        snapshot: { ...o.rec },
       },
     });
   }
@@ -238,7 +238,7 @@ export function registerTaskEvent(reg: Registry): void {
         e.db
           .all("message", ctx.pool)
           .filter(([, m]) => String(m.timestamp) > String(since))
-          .map(([r, m]) => [r, structuredClone(m)]),
+          .map(([r, m]) => [r, { ...m }]),
       ),
   });
 
