@@ -89,6 +89,20 @@ export function clientFor(urlOverride?: string): XenApiClient {
   return client;
 }
 
+/** Closes every client of this process (sessions logged out, event watchers stopped). For tests and scripts. */
+export async function closeClients(): Promise<void> {
+  const all = [...clients.values()];
+  clients.clear();
+  closeHooks.forEach((hook) => hook());
+  await Promise.all(all.map((c) => c.close().catch(() => undefined)));
+}
+
+const closeHooks: Array<() => void> = [];
+/** Lets caches keyed by client forget them when the clients are closed. */
+export function onClientsClosed(hook: () => void): void {
+  closeHooks.push(hook);
+}
+
 /** A client for one specific host (pool.join must be called on the joining host). Not cached. */
 export function clientForHost(address: string, poolUrl?: string): XenApiClient {
   const c = resolveConnection(poolUrl);

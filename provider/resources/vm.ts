@@ -10,6 +10,9 @@ import { formatSize } from "../units";
 import type { XenApiClient } from "../xenapi";
 import { isXenApiError } from "../xenapi";
 import {
+  cached,
+  direct,
+  inventoryFor,
   KeyedLimiter,
   OWNER_KEY,
   isGone,
@@ -23,6 +26,7 @@ import {
   sameForm,
   say,
   str,
+  type Reader,
   type Rec,
 } from "./common";
 
@@ -61,8 +65,8 @@ export function templateDiskSizes(xml: string | undefined): Map<number, number> 
 }
 
 /** Reads the VM as it is, expressed in the terms of the program (names where the program used names). */
-async function observe(client: XenApiClient, ref: string, desired: VmInputs, knownDisks?: number): Promise<VmState> {
-  const vm = await record(client, "VM", ref);
+async function observe(reader: Reader, ref: string, desired: VmInputs, knownDisks?: number): Promise<VmState> {
+  const vm = await reader("VM", ref);
   const otherConfig = { ...map(vm, "other_config") };
   delete otherConfig[OWNER_KEY];
   // Keys the program does not manage are not drift.
@@ -70,7 +74,7 @@ async function observe(client: XenApiClient, ref: string, desired: VmInputs, kno
 
   const vbds: Rec[] = [];
   for (const vbdRef of refs(vm, "VBDs")) {
-    const vbd = await record(client, "VBD", vbdRef);
+    const vbd = await reader("VBD", vbdRef);
     if (str(vbd, "type") === "Disk" && !isNullRef(vbd.VDI)) vbds.push({ ...vbd, _ref: vbdRef });
   }
   vbds.sort((a, b) => Number(str(a, "userdevice")) - Number(str(b, "userdevice")));
@@ -78,8 +82,8 @@ async function observe(client: XenApiClient, ref: string, desired: VmInputs, kno
   const disks: VmState["disks"] = [];
   const diskUuids: string[] = [];
   for (const vbd of vbds.slice(0, Math.max(managedDisks, 0))) {
-    const vdi = await record(client, "VDI", vbd.VDI as string);
-    const sr = await record(client, "SR", vdi.SR as string);
+    const vdi = await reader("VDI", vbd.VDI as string);
+    const sr = await reader("SR", vdi.SR as string);
     const want = desired.disks[disks.length];
     disks.push({
       size: num(vdi, "virtual_size"),
@@ -90,11 +94,11 @@ async function observe(client: XenApiClient, ref: string, desired: VmInputs, kno
   }
 
   const vifs: Rec[] = [];
-  for (const vifRef of refs(vm, "VIFs")) vifs.push(await record(client, "VIF", vifRef));
+  for (const vifRef of refs(vm, "VIFs")) vifs.push(await reader("VIF", vifRef));
   vifs.sort((a, b) => Number(str(a, "device")) - Number(str(b, "device")));
   const networks: VmState["networks"] = [];
   for (const vif of vifs) {
-    const net = await record(client, "network", vif.network as string);
+    const net = await reader("network", vif.network as string);
     const want = desired.networks[networks.length];
     networks.push({
       network: sameForm(want?.network, net),
@@ -104,15 +108,15 @@ async function observe(client: XenApiClient, ref: string, desired: VmInputs, kno
 
   let affinityHost: string | undefined;
   if (!isNullRef(vm.affinity))
-    affinityHost = sameForm(desired.affinityHost, await record(client, "host", vm.affinity as string));
-  const residentOn = isNullRef(vm.resident_on) ? "" : (await record(client, "host", vm.resident_on as string)).uuid;
+    affinityHost = sameForm(desired.affinityHost, await reader("host", vm.affinity as string));
+  const residentOn = isNullRef(vm.resident_on) ? "" : (await reader("host", vm.resident_on as string)).uuid;
 
   let actualMemory = num(vm, "memory_dynamic_max");
   let actualVcpus = num(vm, "VCPUs_at_startup");
   let domainType = str(vm, "domain_type");
   if (!isNullRef(vm.metrics) && str(vm, "power_state") !== "Halted") {
     try {
-      const metrics = await record(client, "VM_metrics", vm.metrics as string);
+      const metrics = await reader("VM_metrics", vm.metrics as string);
       actualMemory = num(metrics, "memory_actual") || actualMemory;
       actualVcpus = num(metrics, "VCPUs_number") || actualVcpus;
       domainType = str(metrics, "current_domain_type") || domainType;
@@ -123,7 +127,7 @@ async function observe(client: XenApiClient, ref: string, desired: VmInputs, kno
   const ipAddresses: string[] = [];
   if (!isNullRef(vm.guest_metrics) && str(vm, "power_state") === "Running") {
     try {
-      const gm = await record(client, "VM_guest_metrics", vm.guest_metrics as string);
+      const gm = await reader("VM_guest_metrics", vm.guest_metrics as string);
       for (const [k, v] of Object.entries(map(gm, "networks"))) if (/\/ip(v6\/\d+)?$/.test(k) && v) ipAddresses.push(v);
     } catch (e) {
       if (!isGone(e)) throw e;
@@ -447,7 +451,7 @@ async function reconcile(
         await client.call("VDI.add_to_other_config", [vbd.VDI, OWNER_KEY, news.ownershipKey]).catch(() => undefined);
     }
   }
-  const actual = await observe(client, ref, news, Number.MAX_SAFE_INTEGER);
+  const actual = await observe(direct(client), ref, news, Number.MAX_SAFE_INTEGER);
   const plan = planVm(actual, { ...news, allowRestart });
   if (plan.blocked) throw new Error(`${news.nameLabel}: ${plan.blocked}`);
   await perHost.run(actual.residentOn || "pool", () => execute(client, ref, plan.steps, news, budget));
@@ -481,7 +485,7 @@ function toInputs(news: Record<string, unknown>): VmInputs {
 }
 
 async function outputs(client: XenApiClient, ref: string, news: VmInputs): Promise<VmState> {
-  return clean(await observe(client, ref, news));
+  return clean(await observe(direct(client), ref, news));
 }
 
 export const vmProvider: Provider = {
@@ -540,15 +544,11 @@ export const vmProvider: Provider = {
 
   async read(id, props) {
     const olds = (props ?? {}) as VmState;
-    const client = clientFor(olds.url);
-    let ref: string;
-    try {
-      ref = await client.getByUuid("VM", id);
-    } catch (e) {
-      if (isGone(e)) return {}; // deleted out of band: the engine drops it, the next `up` recreates it
-      throw e;
-    }
-    const outs = await outputs(client, ref, olds);
+    // Refresh reads from the inventory cache (one get_all_records per class, then events), not per-VM calls.
+    const inventory = await inventoryFor(olds.url);
+    const found = inventory.byUuid("VM", id);
+    if (!found) return {}; // deleted out of band: the engine drops it, the next `up` recreates it
+    const outs = clean(await observe(cached(inventory, clientFor(olds.url)), found.ref, olds));
     const inputs: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(outs)) if (!(VM_OUTPUT_KEYS as readonly string[]).includes(k)) inputs[k] = v;
     return { id, props: outs, inputs };

@@ -3,6 +3,7 @@
  * over HTTP: idempotent create, read of a deleted VM, idempotent delete, host join and maintenance.
  */
 import { providers } from "../../../provider";
+import { closeClients } from "../../../provider/connection";
 import { XenApiClient } from "../../../provider/xenapi";
 import { startSimulator, type RunningSimulator } from "../../../simulator";
 
@@ -25,6 +26,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await closeClients();
   delete process.env.XEN_URL;
   delete process.env.XEN_PASSWORD;
   await xen.close().catch(() => undefined);
