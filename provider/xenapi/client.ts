@@ -182,9 +182,14 @@ export class XenApiClient {
     }
   }
 
-  private async switchToMaster(address: string, method: string): Promise<void> {
-    const next = masterEndpoint(this.currentEndpoint, address);
-    if (next === this.currentEndpoint) {
+  /**
+   * Re-targets the client at the coordinator named by HOST_IS_SLAVE. `sentTo` is the endpoint that answered: if
+   * another call already moved the client on, this one just retries.
+   */
+  private async switchToMaster(address: string, method: string, sentTo: string): Promise<void> {
+    if (this.currentEndpoint !== sentTo) return;
+    const next = masterEndpoint(sentTo, address);
+    if (next === sentTo) {
       throw new XenTransportError({
         kind: "malformed",
         method,
@@ -199,11 +204,19 @@ export class XenApiClient {
     this.session = undefined;
   }
 
-  /** Logs in (once for all concurrent callers). Handles HOST_IS_SLAVE and transient failures. */
+  /**
+   * Logs in once for all concurrent callers. The login runs on the client's own budget, not the first caller's
+   * signal or deadline; each caller stops waiting at its own abort or deadline.
+   */
   private ensureSession(ctx: CallContext): Promise<string> {
     if (!this.session) {
       const state: SessionState = { promise: Promise.resolve("") };
-      state.promise = this.login(ctx).then(
+      const loginCtx: CallContext = {
+        startedAt: Date.now(),
+        deadlineAt: Date.now() + Math.min(this.deadlineMs, this.timeoutMs),
+        timeoutMs: this.timeoutMs,
+      };
+      state.promise = this.login(loginCtx).then(
         (ref) => {
           state.ref = ref;
           return ref;
@@ -213,9 +226,10 @@ export class XenApiClient {
           throw e;
         },
       );
+      state.promise.catch(() => undefined); // callers that gave up must not leave an unhandled rejection
       this.session = state;
     }
-    return this.session.promise;
+    return waitWithin(this.session.promise, ctx, "session.login_with_password", this.transport.host);
   }
 
   private async login(ctx: CallContext): Promise<string> {
@@ -224,6 +238,7 @@ export class XenApiClient {
     if (this.originator !== undefined) params.push("1.0", this.originator);
     // Login failures (other than redirects) are not retried here: the caller's loop applies the policy.
     for (let redirect = 0; ; redirect++) {
+      const sentTo = this.currentEndpoint;
       try {
         const ref = await this.send(method, params, ctx, 1);
         if (typeof ref !== "string" || !ref.startsWith("OpaqueRef:")) {
@@ -238,7 +253,7 @@ export class XenApiClient {
         return ref;
       } catch (e) {
         if (isXenApiError(e, "HOST_IS_SLAVE") && redirect < MAX_MASTER_REDIRECTS && e.params[0]) {
-          await this.switchToMaster(e.params[0], method);
+          await this.switchToMaster(e.params[0], method, sentTo);
           continue;
         }
         throw e;
@@ -305,9 +320,11 @@ export class XenApiClient {
     for (let attempt = 1; ; attempt++) {
       if (ctx.signal?.aborted) throw abortedError(method, this.transport.host, ctx.signal);
       let sessionRef: string | undefined;
+      let sentTo = this.currentEndpoint;
       try {
         if (SESSIONLESS.has(method)) return await this.send(method, params, ctx, attempt);
         sessionRef = await this.ensureSession(ctx);
+        sentTo = this.currentEndpoint;
         return await this.send(method, [sessionRef, ...params], ctx, attempt);
       } catch (e) {
         // The session check happens before anything runs (server_helpers.ml), so a retry after re-login is safe.
@@ -318,7 +335,7 @@ export class XenApiClient {
         }
         if (isXenApiError(e, "HOST_IS_SLAVE") && redirects < MAX_MASTER_REDIRECTS && e.params[0]) {
           redirects++;
-          await this.switchToMaster(e.params[0], method);
+          await this.switchToMaster(e.params[0], method, sentTo);
           continue;
         }
         const failedMethod =
@@ -647,6 +664,46 @@ export class XenApiClient {
     this.transport.close();
     this.agents?.destroy();
   }
+}
+
+/** Awaits a shared promise, but gives up at this caller's abort or deadline (the promise itself runs on). */
+function waitWithin<T>(p: Promise<T>, ctx: CallContext, method: string, host: string): Promise<T> {
+  if (ctx.signal?.aborted) return Promise.reject(abortedError(method, host, ctx.signal));
+  return new Promise<T>((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      ctx.signal?.removeEventListener("abort", onAbort);
+    };
+    const onAbort = () => {
+      done();
+      reject(abortedError(method, host, ctx.signal));
+    };
+    const timer = setTimeout(
+      () => {
+        done();
+        reject(
+          new XenTransportError({
+            kind: "timeout",
+            method,
+            host,
+            message: `${method} on ${host}: no session within the call's deadline`,
+          }),
+        );
+      },
+      Math.max(0, ctx.deadlineAt - Date.now()),
+    );
+    ctx.signal?.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        done();
+        resolve(v);
+      },
+      (e: unknown) => {
+        done();
+        reject(e);
+      },
+    );
+  });
 }
 
 /** event.from blocks server-side for its `timeout` param (seconds): the HTTP timeout must cover that on top. */

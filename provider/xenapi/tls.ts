@@ -99,10 +99,12 @@ export interface Agents {
 export function createAgents(opts: TlsOptions): Agents {
   const pins = parseFingerprints(opts.fingerprint);
   const mode: TlsMode = opts.insecure ? "insecure" : pins.length > 0 ? "fingerprint" : "ca";
-  const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  // Generous socket limits: every task waiter and inventory holds one connection in an event.from long-poll.
+  const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16 });
   const httpsAgent = new https.Agent({
     keepAlive: true,
-    maxSockets: 16,
+    maxSockets: 64,
+    maxFreeSockets: 16,
     // Verification is done in the secureConnect hook below (so the error can name the fingerprint).
     rejectUnauthorized: false,
     ...(opts.caCert ? { ca: opts.caCert } : {}),

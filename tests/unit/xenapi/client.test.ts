@@ -63,6 +63,42 @@ test("a failed login is not cached: the next call logs in again", async () => {
   await closeQuietly(c);
 });
 
+test("one caller aborting does not fail the shared login for the others", async () => {
+  nock(HOST).post("/jsonrpc", is("session.login_with_password")).delay(150).reply(200, rpc("OpaqueRef:s"));
+  nock(HOST)
+    .post("/jsonrpc", is("VM.get_all"))
+    .reply(200, rpc(["OpaqueRef:v"]));
+  const c = client();
+  const ac = new AbortController();
+  const first = c.call("VM.get_all", [], { signal: ac.signal });
+  const second = c.call("VM.get_all");
+  setTimeout(() => ac.abort(), 20);
+  await expect(first).rejects.toMatchObject({ kind: "aborted" });
+  await expect(second).resolves.toEqual(["OpaqueRef:v"]);
+  await closeQuietly(c);
+});
+
+test("concurrent calls that all meet HOST_IS_SLAVE move the client once", async () => {
+  nock(HOST).post("/jsonrpc", is("session.login_with_password")).reply(200, rpc("OpaqueRef:s"));
+  nock(HOST)
+    .post("/jsonrpc", is("VM.get_all"))
+    .times(3)
+    .delay(20)
+    .reply(200, rpcErr("HOST_IS_SLAVE", ["10.1.1.1"]));
+  const master = "http://10.1.1.1";
+  nock(master).post("/jsonrpc", is("session.login_with_password")).reply(200, rpc("OpaqueRef:s2"));
+  nock(master).post("/jsonrpc", is("VM.get_all")).times(3).reply(200, rpc([]));
+  const c = client();
+  await expect(Promise.all([c.call("VM.get_all"), c.call("VM.get_all"), c.call("VM.get_all")])).resolves.toEqual([
+    [],
+    [],
+    [],
+  ]);
+  expect(c.endpoint).toBe(master);
+  nock(master).post("/jsonrpc", is("session.logout")).reply(200, rpc(""));
+  await c.close();
+});
+
 test("originator is sent with the API version placeholder", async () => {
   const login = nock(HOST)
     .post(
