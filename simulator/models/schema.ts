@@ -251,6 +251,8 @@ export const RELATIONS: { child: string; field: string; parent: string; set: str
   { child: "VDI", field: "SR", parent: "SR", set: "VDIs" },
   { child: "VM", field: "resident_on", parent: "host", set: "resident_VMs" },
   { child: "task", field: "subtask_of", parent: "task", set: "subtasks" },
+  { child: "VM", field: "snapshot_of", parent: "VM", set: "snapshots" },
+  { child: "VDI", field: "snapshot_of", parent: "VDI", set: "snapshots" },
 ];
 
 export function defaultFor(type: FieldType): unknown {

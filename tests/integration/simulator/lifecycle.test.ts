@@ -515,3 +515,38 @@ test("set_is_a_template: needs Halted, refused for HA-protected VMs", async () =
   await call(url, "VM.set_is_a_template", session, vm, true);
   expect(await failure(call(url, "VM.start", session, vm, false, false))).toEqual(["VM_IS_TEMPLATE", vm, "start"]);
 });
+
+test("snapshot and revert", async () => {
+  const vm = await newVm(url, session, "Debian Bookworm 12", "snappy");
+  const snap = await call<string>(url, "VM.snapshot", session, vm, "snap-1");
+  const sr = await rec(snap);
+  expect([sr.is_a_snapshot, sr.is_a_template, sr.snapshot_of, sr.power_state]).toEqual([true, true, vm, "Halted"]);
+  expect((await rec(vm)).snapshots).toEqual([snap]);
+  expect(await failure(call(url, "VM.start", session, snap, false, false))).toEqual(["VM_IS_SNAPSHOT", snap, "start"]);
+  const snapVdi = await call<string>(url, "VBD.get_VDI", session, (sr.VBDs as string[])[0]);
+  const vdiRec = await call<Rec>(url, "VDI.get_record", session, snapVdi);
+  expect(vdiRec.is_a_snapshot).toBe(true);
+  await call(url, "VM.set_memory_limits", session, vm, 512 * 1024 ** 2, GiB, GiB, GiB);
+  await call(url, "VM.start", session, vm, false, false);
+  await call(url, "VM.revert", session, snap);
+  const after = await rec(vm);
+  expect(after.power_state).toBe("Halted");
+  expect(after.memory_static_max).toBe(sr.memory_static_max);
+  const newVdi = await call<Rec>(
+    url,
+    "VDI.get_record",
+    session,
+    await call(url, "VBD.get_VDI", session, (after.VBDs as string[])[0]),
+  );
+  expect(newVdi.is_a_snapshot).toBe(false);
+  expect(await failure(call(url, "VM.revert", session, vm))).toEqual(["REVERT_ONLY_ALLOWED_ON_SNAPSHOT"]);
+  await call(url, "VM.start", session, vm, false, false);
+  const cp = await call<string>(url, "VM.checkpoint", session, vm, "cp-1");
+  expect(await call(url, "VM.get_power_state", session, cp)).toBe("Suspended");
+  await call(url, "VM.revert", session, cp);
+  expect(await call(url, "VM.get_power_state", session, vm)).toBe("Suspended");
+  await call(url, "VM.resume", session, vm, false, false);
+  await call(url, "VM.hard_shutdown", session, vm);
+  await call(url, "VM.destroy", session, snap);
+  expect((await rec(vm)).snapshots).toEqual([cp]);
+});
