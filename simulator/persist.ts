@@ -43,8 +43,11 @@ export class SqliteStore implements Persister {
     this.saveTx(changed, deleted, gen);
   }
 
-  load(): Obj[] {
-    const rows = this.db.prepare("SELECT ref, cls, pool, gen, created, rec, hidden FROM objects").all() as {
+  /** Streams the stored objects (rows are parsed one at a time to keep the start-up peak low). */
+  *load(): Generator<Obj> {
+    const rows = this.db
+      .prepare("SELECT ref, cls, pool, gen, created, rec, hidden FROM objects")
+      .iterate() as IterableIterator<{
       ref: string;
       cls: string;
       pool: string;
@@ -52,12 +55,13 @@ export class SqliteStore implements Persister {
       created: number;
       rec: string;
       hidden: string;
-    }[];
-    return rows.map((r) => ({
-      ...r,
-      rec: JSON.parse(r.rec) as Obj["rec"],
-      hidden: JSON.parse(r.hidden) as Obj["hidden"],
-    }));
+    }>;
+    for (const r of rows)
+      yield { ...r, rec: JSON.parse(r.rec) as Obj["rec"], hidden: JSON.parse(r.hidden) as Obj["hidden"] };
+  }
+
+  count(): number {
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM objects").get() as { n: number }).n;
   }
 
   getMeta(k: string): string | undefined {

@@ -125,19 +125,19 @@ export class SimulatorCore {
     this.engine = e;
     this.dispatcher = new Dispatcher(e, this.reg);
     const s = this.store;
-    const stored = s && !resetInventory ? s.load() : [];
-    if (s && stored.length > 0) {
+    const stored = s && !resetInventory ? s.count() : 0;
+    if (s && stored > 0) {
       e.inventory = JSON.parse(s.getMeta("inventory") ?? "null") ?? loadInventory(o.inventory);
       if (o.inventory !== undefined && JSON.stringify(loadInventory(o.inventory)) !== JSON.stringify(e.inventory))
         o.log({
           level: "warn",
           msg: "the data dir holds state from another inventory; it is kept (use reset to start from the new one)",
         });
-      for (const obj of stored) e.db.load(obj);
+      for (const obj of s.load()) e.db.load(obj);
       e.db.gen = Math.max(e.db.gen, Number(s.getMeta("gen") ?? 0));
       e.db.persister = s;
       this.recoverAfterRestart();
-      o.log({ level: "info", msg: "state loaded", objects: stored.length, dataDir: o.dataDir });
+      o.log({ level: "info", msg: "state loaded", objects: stored, dataDir: o.dataDir });
       return;
     }
     const inv = resetInventory ?? loadInventory(o.inventory);
