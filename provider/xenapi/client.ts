@@ -8,7 +8,14 @@ import { redact, redactParams } from "./redact";
 import { retryDecision } from "./retry";
 import { decodeTaskResult } from "./task-result";
 import { createAgents, type Agents } from "./tls";
-import { HttpTransport, masterEndpoint, normalizeEndpoint, type Transport, type TransportFactory } from "./transport";
+import {
+  HttpTransport,
+  masterEndpoint,
+  normalizeEndpoint,
+  xapiFloat,
+  type Transport,
+  type TransportFactory,
+} from "./transport";
 import { checkTaskState, runWaiter, sleep } from "./waiter";
 
 export interface XenApiClientOptions {
@@ -433,7 +440,7 @@ export class XenApiClient {
       const waitMs = Math.max(0, Math.min(TASK_EVENT_WAIT_MS, remainingMs - Math.min(5_000, remainingMs / 4)));
       let res: unknown;
       try {
-        res = await this.callWith("event.from", [[`task/${taskRef}`], token, waitMs / 1000], ctx);
+        res = await this.callWith("event.from", [[`task/${taskRef}`], token, xapiFloat(waitMs / 1000)], ctx);
       } catch (e) {
         if (isXenApiError(e) && EVENTS_UNAVAILABLE.has(e.code)) {
           this.log(`[xenapi] event.from unusable (${e.code}); polling task ${taskRef}`);

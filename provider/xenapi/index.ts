@@ -36,6 +36,7 @@ export {
   interpretHttpResponse,
   normalizeEndpoint,
   masterEndpoint,
+  xapiFloat,
   DEFAULT_MAX_RESPONSE_BYTES,
   type Transport,
   type TransportFactory,

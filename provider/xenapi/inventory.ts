@@ -7,6 +7,7 @@
 import { isTransportError, isXenApiError } from "./errors";
 import { parseRecord, xenClassFromWire, type XenClass, type XenRecord, describeIssues } from "./records";
 import { backoffDelay } from "./retry";
+import { xapiFloat } from "./transport";
 import { sleep } from "./waiter";
 
 /** The client surface the inventory needs (keeps this file free of a cycle on the class). */
@@ -208,7 +209,11 @@ export class Inventory {
 
   /** Token first, then the records: events after the token replay anything the reads raced with. */
   private async prime(signal?: AbortSignal): Promise<void> {
-    const res = await this.client.call<{ token?: unknown }>("event.from", [["pool"], "", 0], signal ? { signal } : {});
+    const res = await this.client.call<{ token?: unknown }>(
+      "event.from",
+      [["pool"], "", xapiFloat(0)],
+      signal ? { signal } : {},
+    );
     if (typeof res?.token !== "string") throw new Error("event.from returned no token");
     for (const cls of this.classes) await this.primeClass(cls, signal);
     this.token = res.token;
@@ -265,7 +270,7 @@ export class Inventory {
         }
         const batch = await this.client.call<Record<string, unknown>>(
           "event.from",
-          [this.subscriptions(), this.token, waitSeconds],
+          [this.subscriptions(), this.token, xapiFloat(waitSeconds)],
           { signal },
         );
         await this.apply(batch ?? {});

@@ -37,6 +37,14 @@ export interface HttpTransportOptions extends TlsOptions {
 
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
+/**
+ * A XenAPI `float` parameter as JSON. Older ocaml-rpc (`float_of_rpc`) accepts only Float (or String), and a JSON
+ * integer literal decodes as Int, so whole numbers get a small fraction (Xen Orchestra sends event.from 60.1).
+ */
+export function xapiFloat(n: number): number {
+  return Number.isInteger(n) ? n + 0.01 : n;
+}
+
 /** `https://h:443/`, `https://h/jsonrpc` -> `https://h:443`; rejects anything but http(s) URLs. */
 export function normalizeEndpoint(url: string): string {
   let parsed: URL;

@@ -99,6 +99,37 @@ test("concurrent calls that all meet HOST_IS_SLAVE move the client once", async 
   await c.close();
 });
 
+test("event.from timeouts go out as JSON floats (old ocaml-rpc rejects an integer for a float param)", async () => {
+  nock(HOST).post("/jsonrpc", is("session.login_with_password")).reply(200, rpc("OpaqueRef:s"));
+  nock(HOST).post("/jsonrpc", is("Async.VM.start")).reply(200, rpc("OpaqueRef:t"));
+  const seen: unknown[] = [];
+  nock(HOST)
+    .post("/jsonrpc", (b: Body) => b.method === "event.from" && (seen.push(b.params[3]), true))
+    .reply(200, (_u, b) => ({
+      jsonrpc: "2.0",
+      id: (b as Body).id,
+      result: {
+        events: [
+          {
+            class: "task",
+            operation: "add",
+            ref: "OpaqueRef:t",
+            snapshot: { uuid: "u", status: "success", result: "" },
+          },
+        ],
+        valid_ref_counts: {},
+        token: "1",
+      },
+    }));
+  nock(HOST).post("/jsonrpc", is("task.destroy")).reply(200, rpc(""));
+  const c = client();
+  await c.callAsync("VM.start", ["OpaqueRef:v", false, false], { deadlineMs: 30_000 });
+  expect(seen).toHaveLength(1);
+  expect(typeof seen[0]).toBe("number");
+  expect(Number.isInteger(seen[0])).toBe(false);
+  await closeQuietly(c);
+});
+
 test("originator is sent with the API version placeholder", async () => {
   const login = nock(HOST)
     .post(
