@@ -1,4 +1,20 @@
-import { decodeRpcResponse, interpretHttpResponse, masterEndpoint, normalizeEndpoint } from "../../../provider/xenapi";
+import {
+  decodeRpcResponse,
+  interpretHttpResponse,
+  masterEndpoint,
+  normalizeEndpoint,
+  xapiFloat,
+} from "../../../provider/xenapi";
+
+test.each([
+  [30, 30.01],
+  [0, 0.01],
+  [60.1, 60.1],
+  [0.5, 0.5],
+])("xapiFloat(%s) = %s (never a JSON integer literal)", (n, expected) => {
+  expect(xapiFloat(n)).toBe(expected);
+  expect(JSON.stringify(xapiFloat(n))).toContain(".");
+});
 
 test.each([
   ["https://xcp-1", "https://xcp-1"],
