@@ -113,6 +113,8 @@ export class SimulatorCore {
       ...(o.failedLoginDelayMs !== undefined ? { failedLoginDelayMs: o.failedLoginDelayMs } : {}),
     });
     if (old) {
+      // Operations still in flight on the old state must not write into the new one.
+      old.db.persister = undefined;
       e.durations = old.durations;
       e.failedLoginDelayMs = old.failedLoginDelayMs;
       old.close();
@@ -239,7 +241,7 @@ export class SimulatorCore {
 
   /** Applies the first fault matching `method`: latency first, then the failure (if any). */
   async applyFault(method: string): Promise<FaultAction> {
-    const f = this.faults.find((x) => x.method === method);
+    const f = this.faults.find((x) => x.method === method || x.method === "*");
     if (!f) return { kind: "none" };
     if (f.rate !== undefined && this.engine.ids.next() >= f.rate) return { kind: "none" };
     if (f.count !== undefined) {
