@@ -550,3 +550,27 @@ test("snapshot and revert", async () => {
   await call(url, "VM.destroy", session, snap);
   expect((await rec(vm)).snapshots).toEqual([cp]);
 });
+
+test("VM.copy makes full disk copies, on a given SR or the same ones", async () => {
+  const vm = await newVm(url, session, "CentOS 6 (PV)", "copy-src");
+  const srs = await call<Record<string, Rec>>(url, "SR.get_all_records", session);
+  const shared = Object.entries(srs).find(([, r]) => r.name_label === "shared-nfs")![0];
+  const local = Object.entries(srs).find(([, r]) => r.name_label === "Local storage")![0];
+  const before = await call<number>(url, "SR.get_physical_utilisation", session, local);
+  const c1 = await call<string>(url, "VM.copy", session, vm, "copy-local", local);
+  const vdi1 = await call<string>(url, "VBD.get_VDI", session, ((await rec(c1)).VBDs as string[])[0]);
+  expect(await call(url, "VDI.get_SR", session, vdi1)).toBe(local);
+  expect(await call<number>(url, "SR.get_physical_utilisation", session, local)).toBe(before + 8 * GiB);
+  const c2 = await call<string>(url, "VM.copy", session, vm, "copy-same", "OpaqueRef:NULL");
+  const vdi2 = await call<string>(url, "VBD.get_VDI", session, ((await rec(c2)).VBDs as string[])[0]);
+  expect(await call(url, "VDI.get_SR", session, vdi2)).toBe(shared);
+  expect((await rec(c2)).is_a_template).toBe(false);
+  await call(url, "VM.start", session, vm, false, false);
+  expect(await failure(call(url, "VM.copy", session, vm, "x", "OpaqueRef:NULL"))).toEqual([
+    "VM_BAD_POWER_STATE",
+    vm,
+    "halted",
+    "running",
+  ]);
+  await call(url, "VM.hard_shutdown", session, vm);
+});
