@@ -1,0 +1,93 @@
+/**
+ * `npm run bench [-- --quick] [-- --only simulator,api,engine] [-- --runs N] [-- --ns 10,50]`
+ *
+ * Every figure is a ratio against a baseline measured in the same run (median of the per-run ratios), so
+ * that a noisy machine moves both sides together. Prints the markdown table and writes it, with the machine
+ * and versions, to bench/results/latest.md and a timestamped copy, plus the chart bench/results/latest.svg.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Row, Series, machine, markdown, svgChart } from "./lib/report";
+import { BENCH_DIR, log, removeCompiledChildren } from "./lib/util";
+import { apiEconomyBench } from "./suites/api-economy";
+import { engineBench } from "./suites/engine";
+import { simulatorBench } from "./suites/simulator";
+
+interface Args {
+  quick: boolean;
+  only: Set<string>;
+  runs: number;
+  ns: number[];
+}
+
+function parseArgs(argv: string[]): Args {
+  const get = (flag: string) => {
+    const i = argv.findIndex((a) => a === flag || a.startsWith(`${flag}=`));
+    if (i < 0) return undefined;
+    return argv[i]!.includes("=") ? argv[i]!.split("=")[1] : argv[i + 1];
+  };
+  const quick = argv.includes("--quick");
+  const runs = Number(get("--runs") ?? 3);
+  if (!Number.isInteger(runs) || runs < 3) throw new Error("--runs must be an integer >= 3 (figures are medians)");
+  const ns = (get("--ns") ?? (quick ? "10,50" : "10,50,100,300")).split(",").map(Number);
+  if (ns.some((n) => !Number.isInteger(n) || n < 1)) throw new Error("--ns takes positive integers, e.g. 10,50");
+  return {
+    quick,
+    only: new Set((get("--only") ?? "simulator,api,engine").split(",")),
+    runs,
+    ns,
+  };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const started = Date.now();
+  const meta = machine();
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  const series: Series[] = [];
+  if (args.only.has("simulator")) {
+    const r = await simulatorBench({
+      runs: args.runs,
+      hosts: 100,
+      vms: 10_000,
+      windowMs: args.quick ? 1500 : 4000,
+      concurrency: 16,
+      slowCalls: args.quick ? 3 : 8,
+    });
+    rows.push(...r.rows);
+    notes.push(...r.notes);
+  }
+  if (args.only.has("api")) {
+    const r = await apiEconomyBench({ n: 10, runs: args.runs });
+    rows.push(...r.rows);
+    notes.push(...r.notes);
+  }
+  if (args.only.has("engine")) {
+    const r = await engineBench({ runs: args.runs, ns: args.ns });
+    rows.push(...r.rows);
+    notes.push(...r.notes);
+    series.push(...r.series);
+  }
+  meta["variant"] =
+    `${args.quick ? "--quick" : "full"}, ${args.runs} runs per figure, total ${Math.round((Date.now() - started) / 1000)} s`;
+  const md = markdown("pulumi-xen benchmarks", rows, meta, notes);
+  process.stdout.write(md);
+  const dir = path.join(BENCH_DIR, "results");
+  fs.mkdirSync(dir, { recursive: true });
+  const stamp = meta.date!.replace(/[:]/g, "-").replace(/\..*$/, "Z");
+  fs.writeFileSync(path.join(dir, "latest.md"), md);
+  fs.writeFileSync(path.join(dir, `${stamp}.md`), md);
+  if (series.length > 0) {
+    const svg = svgChart("pulumi up / preview / refresh: VMs against no-op resources", series);
+    fs.writeFileSync(path.join(dir, "latest.svg"), svg);
+    fs.writeFileSync(path.join(dir, `${stamp}.svg`), svg);
+  }
+  removeCompiledChildren();
+  log(`wrote ${path.relative(process.cwd(), path.join(dir, "latest.md"))}`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
