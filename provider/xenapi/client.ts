@@ -2,6 +2,7 @@
  * XenApiClient: sessions, the retrying call loop, Async.* tasks and typed record reads over one {@link Transport}.
  */
 import { XenApiError, XenTransportError, isTransportError, isXenApiError } from "./errors";
+import { xenFacade, type XenFacade } from "./facade";
 import { Inventory, type InventoryOptions } from "./inventory";
 import { describeIssues, parseRecord, type TaskRecord, type XenClass, type XenRecord } from "./records";
 import { redact, redactParams } from "./redact";
@@ -120,6 +121,7 @@ export class XenApiClient {
   private readonly sessionRefs = new Set<string>();
   private readonly inventories = new Set<Inventory>();
   private closed = false;
+  private facade: XenFacade | undefined;
 
   constructor(opts: XenApiClientOptions) {
     this.url = normalizeEndpoint(opts.url);
@@ -626,6 +628,17 @@ export class XenApiClient {
       });
     }
     return ref;
+  }
+
+  /** A typed facade over this client: `client.api.VM.start(vm, false, false)`. See {@link xenFacade}. */
+  get api(): XenFacade {
+    this.facade ??= xenFacade(this);
+    return this.facade;
+  }
+
+  /** The facade with per-call options (signal, deadline) applied to every call made through it. */
+  with(opts: CallOptions): XenFacade {
+    return xenFacade(this, opts);
   }
 
   // ---- inventory ---------------------------------------------------------------------------------------------

@@ -45,3 +45,17 @@ export {
 } from "./transport";
 export { normalizeFingerprint, verifyPeer, TlsVerificationError } from "./tls";
 export * from "./records";
+export {
+  xenFacade,
+  ASYNC_METHODS,
+  type XenFacade,
+  type FacadeClient,
+  type PoolCalls,
+  type HostCalls,
+  type VmCalls,
+  type VbdCalls,
+  type VdiCalls,
+  type SrCalls,
+  type NetworkCalls,
+  type VifCalls,
+} from "./facade";

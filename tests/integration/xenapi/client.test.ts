@@ -271,3 +271,18 @@ test("inventory: primed once, kept fresh by events, refresh() is a barrier", asy
   expect(inv.get("VM", vm)).toBeUndefined();
   expect(inv.lastError).toBeUndefined();
 });
+
+test("typed facade: the same lifecycle through client.api", async () => {
+  const { api } = client();
+  const [template] = await api.VM.get_by_name_label("CentOS 6 (PV)");
+  const vm = await api.VM.clone(template, "it-facade");
+  await api.VM.provision(vm);
+  await api.VM.set_name_description(vm, "made through the facade");
+  await api.VM.start(vm, false, false);
+  const rec = await api.VM.get_record(vm);
+  expect(rec).toMatchObject({ power_state: "Running", name_description: "made through the facade" });
+  expect(rec.domain_type).toBe("pv");
+  await api.VM.hard_shutdown(vm);
+  await api.VM.destroy(vm);
+  await expect(api.VM.get_record(vm)).rejects.toMatchObject({ code: "HANDLE_INVALID", params: ["VM", vm] });
+});
