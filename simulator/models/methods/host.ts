@@ -1,7 +1,7 @@
 import { XenApiError, fail } from "../../errors";
 import { NULL_REF } from "../../ids";
 import { checkOperation } from "../../rules/gate";
-import { PlacementVm, hostFreeMemory, planPlacements } from "../../rules/placement";
+import { PlacementVm, assertCanBootHere, hostFreeMemory, planPlacements } from "../../rules/placement";
 import { Ctx, Engine } from "../engine";
 import { assertHaPlanHolds } from "./pool";
 import { Registry, p } from "./registry";
@@ -36,9 +36,24 @@ export function evacuationPlan(
     for (const vm of movable) failed.set(vm.ref, fail("NO_HOSTS_AVAILABLE", vm.ref));
     return { placed: new Map(), failed };
   }
-  const plan = planPlacements(movable, targets);
+  // Impediments other than memory (SRs, networks, HVM) are reported as such, from the first target host;
+  // what fails only for lack of memory in the bin-packing is HOST_NOT_ENOUGH_FREE_MEMORY [vm].
+  const packable: PlacementVm[] = [];
+  for (const vm of movable) {
+    const errs = targets.map((h) => {
+      try {
+        assertCanBootHere(vm, h, { checkMemory: false });
+        return null;
+      } catch (err) {
+        return err as XenApiError;
+      }
+    });
+    if (errs.every((x) => x !== null)) failed.set(vm.ref, errs[0]!);
+    else packable.push(vm);
+  }
+  const plan = planPlacements(packable, targets);
   for (const [vm, err] of plan.failed)
-    failed.set(vm, err.code === "NO_HOSTS_AVAILABLE" ? fail("NO_HOSTS_AVAILABLE", vm) : err);
+    failed.set(vm, err.code === "NO_HOSTS_AVAILABLE" ? fail("HOST_NOT_ENOUGH_FREE_MEMORY", vm) : err);
   return { placed: plan.placed, failed };
 }
 

@@ -321,3 +321,45 @@ test("host.destroy removes a dead supporter", async () => {
     await t.close();
   }
 });
+
+test("evacuation plan names the impediment: local disks give VM_REQUIRES_SR", async () => {
+  const t = await sim();
+  try {
+    const a = t.hostUrls["xen-01"]!;
+    const b = t.hostUrls["xen-02"]!;
+    await call(b, "pool.join", await login(b), "127.42.0.1", "root", "xen-root-pw");
+    const x = await login(a);
+    const [h1] = await call<string[]>(a, "host.get_by_name_label", x, "xen-01");
+    const [local] = Object.keys(
+      await call<Record<string, unknown>>(
+        a,
+        "SR.get_all_records_where",
+        x,
+        'field "name_description" = "Local storage on xen-01"',
+      ),
+    );
+    const vm = await newVm(a, x, "CentOS 6 (PV)", "local-disk");
+    const vdi = await call<string>(a, "VDI.create", x, {
+      SR: local,
+      virtual_size: 1024 ** 3,
+      type: "user",
+      name_label: "local",
+    });
+    await call(a, "VBD.create", x, {
+      VM: vm,
+      VDI: vdi,
+      userdevice: "1",
+      bootable: false,
+      mode: "RW",
+      type: "Disk",
+      empty: false,
+      other_config: {},
+    });
+    await call(a, "VM.start_on", x, vm, h1, false, false);
+    expect(await call(a, "host.get_vms_which_prevent_evacuation", x, h1)).toEqual({
+      [vm]: ["VM_REQUIRES_SR", vm, local],
+    });
+  } finally {
+    await t.close();
+  }
+});
