@@ -37,13 +37,8 @@ export function maxTolerableFailures(e: Engine, pool: string): number {
     const victims = prot
       .filter((v) => failedSet.has(e.db.get("VM", v).resident_on as string))
       .map((v) => e.placementVm(v));
-    const survivors = hosts
-      .filter((h) => !failedSet.has(h.ref))
-      .map((h) => {
-        // memory of victims no longer counts on survivors; recompute without them
-        const x = e.placementHost(h.ref);
-        return x;
-      });
+    // Survivors' usage already excludes the victims, which are resident on the failed hosts.
+    const survivors = hosts.filter((h) => !failedSet.has(h.ref));
     const plan = planPlacements(victims, survivors);
     if (plan.failed.size > 0) break;
     best = r;
