@@ -492,8 +492,8 @@ export class XenApiClient {
     return this.finishTask(taskRef, method, outcome.result);
   }
 
-  private async finishTask(taskRef: string, method: string, task: TaskRecord): Promise<string> {
-    await this.destroyTask(taskRef);
+  private async finishTask(taskRef: string, method: string, task: TaskRecord, house?: CallContext): Promise<string> {
+    await this.destroyTask(taskRef, house);
     if (task.status === "success") {
       try {
         return decodeTaskResult(task.result);
@@ -529,6 +529,7 @@ export class XenApiClient {
     last: TaskRecord | undefined,
   ): Promise<string> {
     const budgetMs = ctx.deadlineAt - ctx.startedAt;
+    // One short budget for cancel + last look + destroy, so a dead host cannot stretch the deadline much.
     const house = this.housekeepingContext();
     let cancelled = false;
     try {
@@ -540,8 +541,10 @@ export class XenApiClient {
     // task.cancel is only a request; the task may have finished meanwhile.
     try {
       const now = this.parseTask(await this.callWith("task.get_record", [taskRef], house), taskRef, method);
-      if (now.status === "success" || now.status === "failure") return await this.finishTask(taskRef, method, now);
-      if (now.status === "cancelled") await this.destroyTask(taskRef);
+      if (now.status === "success" || now.status === "failure") {
+        return await this.finishTask(taskRef, method, now, house);
+      }
+      if (now.status === "cancelled") await this.destroyTask(taskRef, house);
       last = now;
     } catch (e) {
       if (isXenApiError(e) && e.taskRef === taskRef) throw e;
@@ -562,9 +565,9 @@ export class XenApiClient {
     return { startedAt, deadlineAt: startedAt + HOUSEKEEPING_MS, timeoutMs: HOUSEKEEPING_MS };
   }
 
-  private async destroyTask(taskRef: string): Promise<void> {
+  private async destroyTask(taskRef: string, house: CallContext = this.housekeepingContext()): Promise<void> {
     try {
-      await this.callWith("task.destroy", [taskRef], this.housekeepingContext());
+      await this.callWith("task.destroy", [taskRef], house);
     } catch (e) {
       // xapi garbage-collects finished tasks eventually; a failed destroy is not the caller's problem.
       this.log(`[xenapi] task.destroy ${taskRef} failed: ${(e as Error).message}`);

@@ -364,3 +364,25 @@ describe("debug log", () => {
     await c.close();
   });
 });
+
+test("callAsync against a host that stops answering ends within deadline + the 5 s housekeeping budget", async () => {
+  nock(HOST).post("/jsonrpc", is("session.login_with_password")).reply(200, rpc("OpaqueRef:s"));
+  nock(HOST).post("/jsonrpc", is("Async.VM.start")).reply(200, rpc("OpaqueRef:t"));
+  nock(HOST)
+    .post("/jsonrpc", (b: Body) => b.method !== "session.logout")
+    .times(20)
+    .delay(30_000)
+    .reply(200, rpc(""));
+  const c = client();
+  const t0 = Date.now();
+  const err = await c
+    .callAsync("VM.start", ["OpaqueRef:v", false, false], { deadlineMs: 500 })
+    .catch((e: unknown) => e);
+  const took = Date.now() - t0;
+  expect(err).toMatchObject({ name: "XenTransportError", kind: "timeout", taskRef: "OpaqueRef:t" });
+  expect((err as Error).message).toContain("could not be cancelled");
+  expect(took).toBeGreaterThanOrEqual(450);
+  expect(took).toBeLessThan(500 + 5_000 + 1_000);
+  nock.cleanAll();
+  await closeQuietly(c);
+}, 15_000);
