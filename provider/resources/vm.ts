@@ -451,7 +451,9 @@ async function reconcile(
         await client.call("VDI.add_to_other_config", [vbd.VDI, OWNER_KEY, news.ownershipKey]).catch(() => undefined);
     }
   }
-  const actual = await observe(direct(client), ref, news, Number.MAX_SAFE_INTEGER);
+  // With no `disks` the VM's disks are not managed (the template's stay as they are); with a list, every disk
+  // of the VM is compared with it.
+  const actual = await observe(direct(client), ref, news, news.disks.length === 0 ? 0 : Number.MAX_SAFE_INTEGER);
   const plan = planVm(actual, { ...news, allowRestart });
   if (plan.blocked) throw new Error(`${news.nameLabel}: ${plan.blocked}`);
   await perHost.run(actual.residentOn || "pool", () => execute(client, ref, plan.steps, news, budget));

@@ -52,6 +52,10 @@ describe("Vm provider against the simulator", () => {
     const named = [...(await xen.getAllRecords("VM")).values()].filter((v) => v.name_label === "direct-1");
     expect(named).toHaveLength(1);
     expect(first.outs).toMatchObject({ uuid: first.id, powerState: "Running", memory: 1024 ** 3, vcpus: 1 });
+    // No `disks` given: the template's boot disk is left as provisioned, not detached.
+    const vm = await xen.getRecord("VM", await xen.getByUuid("VM", first.id));
+    expect(vm.VBDs).toHaveLength(1);
+    expect(first.outs).toMatchObject({ disks: [], diskUuids: [] });
   });
 
   test("read of a VM deleted out of band returns no id; delete of a gone VM succeeds", async () => {
