@@ -36,6 +36,8 @@ export interface Persister {
 export class Db {
   readonly objects = new Map<string, Obj>();
   private readonly byClass = new Map<string, Set<string>>();
+  /** pool -> class -> refs, so that a pool's objects are found without scanning the others' */
+  private readonly byPool = new Map<string, Map<string, Set<string>>>();
   private readonly byUuid = new Map<string, string>();
   gen = 0;
   tombstones: Tombstone[] = [];
@@ -127,14 +129,24 @@ export class Db {
   }
 
   // ---- indexes ------------------------------------------------------------------------------------------
+  private poolSet(pool: string, cls: string): Set<string> {
+    let m = this.byPool.get(pool);
+    if (!m) this.byPool.set(pool, (m = new Map()));
+    let set = m.get(cls);
+    if (!set) m.set(cls, (set = new Set()));
+    return set;
+  }
+
   private index(o: Obj): void {
     this.byClass.get(o.cls)!.add(o.ref);
+    this.poolSet(o.pool, o.cls).add(o.ref);
     const uuid = o.rec.uuid;
     if (typeof uuid === "string" && uuid) this.byUuid.set(`${o.cls}/${uuid}`, o.ref);
   }
 
   private unindex(o: Obj): void {
     this.byClass.get(o.cls)!.delete(o.ref);
+    this.byPool.get(o.pool)?.get(o.cls)?.delete(o.ref);
     const uuid = o.rec.uuid;
     if (typeof uuid === "string") this.byUuid.delete(`${o.cls}/${uuid}`);
   }
@@ -149,6 +161,7 @@ export class Db {
   clear(): void {
     this.objects.clear();
     for (const s of this.byClass.values()) s.clear();
+    this.byPool.clear();
     this.byUuid.clear();
     this.tombstones = [];
   }
@@ -178,11 +191,8 @@ export class Db {
   }
 
   refs(cls: string, pool?: string): string[] {
-    const s = this.byClass.get(cls);
-    if (!s) return [];
-    const out: string[] = [];
-    for (const r of s) if (pool === undefined || this.objects.get(r)!.pool === pool) out.push(r);
-    return out;
+    const s = pool === undefined ? this.byClass.get(cls) : this.byPool.get(pool)?.get(cls);
+    return s ? [...s] : [];
   }
 
   all(cls: string, pool?: string): [string, Rec][] {
@@ -252,7 +262,9 @@ export class Db {
     const o = this.objects.get(ref);
     if (!o) return;
     this.touch(ref);
+    this.unindex(o);
     o.pool = pool;
+    this.index(o);
     o.gen = ++this.gen;
   }
 
@@ -261,7 +273,11 @@ export class Db {
     const cur = (o.rec[field] as string[] | undefined) ?? [];
     if (cur.includes(item)) return;
     this.touch(ref);
-    o.rec[field] = [...cur, item];
+    // Copy on the first change in this transaction (readers and the journal may hold the old array); later
+    // changes in the same transaction append to the private copy.
+    const before = this.journal!.get(ref);
+    if (before === null || (before && before.rec[field] !== cur)) cur.push(item);
+    else o.rec[field] = [...cur, item];
     o.gen = ++this.gen;
   }
 

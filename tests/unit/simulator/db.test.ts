@@ -69,3 +69,39 @@ test("mutations outside a transaction are refused", () => {
   const { db } = setup();
   expect(() => db.set("OpaqueRef:vm", "name_label", "x")).toThrow("mutation outside a transaction");
 });
+
+test("set fields are copy-on-write: earlier readers keep their view, rollback restores", () => {
+  const { db } = setup();
+  db.tx(() => db.create("VBD", "P", "OpaqueRef:b1", { ...defaultRecord("VBD"), VM: "OpaqueRef:vm" }));
+  const seen = db.get("VM", "OpaqueRef:vm").VBDs as string[];
+  db.tx(() => {
+    db.create("VBD", "P", "OpaqueRef:b2", { ...defaultRecord("VBD"), VM: "OpaqueRef:vm" });
+    db.create("VBD", "P", "OpaqueRef:b3", { ...defaultRecord("VBD"), VM: "OpaqueRef:vm" });
+  });
+  expect(seen).toEqual(["OpaqueRef:b1"]);
+  expect(db.get("VM", "OpaqueRef:vm").VBDs).toEqual(["OpaqueRef:b1", "OpaqueRef:b2", "OpaqueRef:b3"]);
+  expect(() =>
+    db.tx(() => {
+      db.create("VBD", "P", "OpaqueRef:b4", { ...defaultRecord("VBD"), VM: "OpaqueRef:vm" });
+      db.create("VBD", "P", "OpaqueRef:b5", { ...defaultRecord("VBD"), VM: "OpaqueRef:vm" });
+      throw new Error("no");
+    }),
+  ).toThrow("no");
+  expect(db.get("VM", "OpaqueRef:vm").VBDs).toEqual(["OpaqueRef:b1", "OpaqueRef:b2", "OpaqueRef:b3"]);
+});
+
+test("objects are found per pool, and follow a pool move", () => {
+  const { db } = setup();
+  expect(db.refs("VM", "P")).toEqual(["OpaqueRef:vm"]);
+  db.tx(() => db.setPool("OpaqueRef:vm", "Q"));
+  expect(db.refs("VM", "P")).toEqual([]);
+  expect(db.refs("VM", "Q")).toEqual(["OpaqueRef:vm"]);
+  expect(() =>
+    db.tx(() => {
+      db.setPool("OpaqueRef:vm", "R");
+      throw new Error("undo");
+    }),
+  ).toThrow("undo");
+  expect(db.refs("VM", "R")).toEqual([]);
+  expect(db.refs("VM", "Q")).toEqual(["OpaqueRef:vm"]);
+});
