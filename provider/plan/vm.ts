@@ -82,7 +82,32 @@ function maxDisruption(steps: Disruption[]): Disruption {
   return steps.reduce<Disruption>((m, d) => (DISRUPTION.indexOf(d) > DISRUPTION.indexOf(m) ? d : m), "none");
 }
 
-export function planVm(old: VmState, news: VmInputs): VmPlan {
+export function planVm(old: VmState, newsWithUnknowns: VmInputs): VmPlan {
+  // Values not known until apply (outputs of other resources during preview) are planned as unchanged here and
+  // reported as pending; the update plans them again with the real values, and enforces the restart rule then.
+  const pending = (Object.keys(newsWithUnknowns) as (keyof VmInputs)[]).filter((k) =>
+    containsUnknown(newsWithUnknowns[k]),
+  );
+  const news = { ...newsWithUnknowns } as Record<string, unknown>;
+  for (const k of pending) news[k] = old[k];
+  const plan = planKnown(old, news as unknown as VmInputs);
+  if (pending.length === 0) return plan;
+  return {
+    ...plan,
+    changed: [...new Set([...plan.changed, ...pending])],
+    replaces: [...new Set([...plan.replaces, ...pending.filter((k) => k === "template" || k === "url")])],
+    reasons: [...plan.reasons, `${pending.join(", ")}: known at apply time; planned then`],
+  };
+}
+
+function containsUnknown(v: unknown): boolean {
+  if (isUnknown(v)) return true;
+  if (Array.isArray(v)) return v.some(containsUnknown);
+  if (v && typeof v === "object") return Object.values(v).some(containsUnknown);
+  return false;
+}
+
+function planKnown(old: VmState, news: VmInputs): VmPlan {
   const changed: string[] = [];
   const replaces: string[] = [];
   const steps: VmStep[] = [];

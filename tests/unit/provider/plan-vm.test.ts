@@ -1,5 +1,5 @@
 import { planVm, type VmState, type VmPlan } from "../../../provider/plan/vm";
-import type { VmInputs } from "../../../provider/schema";
+import { UNKNOWN, type VmInputs } from "../../../provider/schema";
 
 const GiB = 1024 ** 3;
 
@@ -149,6 +149,18 @@ describe("planVm", () => {
     if (want.kinds) expect(plan.steps.map((s) => s.kind)).toEqual(want.kinds);
     if (want.blocked) expect(plan.blocked).toMatch(want.blocked);
     else expect(plan.blocked).toBeUndefined();
+  });
+
+  test("values unknown during preview are pending, never blocking", () => {
+    const plan = planVm(state, { ...inputs, maxMemory: UNKNOWN as unknown as number, affinityHost: UNKNOWN });
+    expect(plan.blocked).toBeUndefined();
+    expect(plan.changed).toEqual(expect.arrayContaining(["maxMemory", "affinityHost"]));
+    expect(plan.steps).toEqual([]);
+    expect(plan.reasons.at(-1)).toBe("maxMemory, affinityHost: known at apply time; planned then");
+  });
+
+  test("an unknown template is a replacement", () => {
+    expect(planVm(state, { ...inputs, template: UNKNOWN }).replaces).toEqual(["template"]);
   });
 
   test("a restart carries the halted-only steps inside it", () => {
