@@ -300,7 +300,12 @@ export function registerPool(reg: Registry): void {
         virtual_size: 4 * 1024 * 1024,
         type: "ha_statefile",
       });
-      e.db.update(ctx.pool, { ha_enabled: true, ha_statefiles: [statefile], ha_configuration: config });
+      e.db.update(ctx.pool, {
+        ha_enabled: true,
+        ha_statefiles: [statefile],
+        ha_configuration: config,
+        allowed_operations: ["ha_disable"],
+      });
       for (const [vm, r] of e.db.all("VM", ctx.pool))
         if (r.ha_restart_priority === "restart")
           e.db.set(vm, "ha_always_run", r.power_state === "Running" || r.power_state === "Paused");
@@ -323,6 +328,7 @@ export function registerPool(reg: Registry): void {
         ha_configuration: {},
         ha_plan_exists_for: 0,
         ha_overcommitted: false,
+        allowed_operations: ["ha_enable", "designate_new_master"],
       });
       return "";
     },

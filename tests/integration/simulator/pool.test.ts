@@ -192,6 +192,7 @@ describe("HA", () => {
     for (const vm of [a, b, c]) await call(u1, "VM.start_on", m, vm, h2, false, false);
     await call(u1, "pool.enable_ha", m, [shared], {});
     expect(await failure(call(u1, "pool.enable_ha", m, [shared], {}))).toEqual(["HA_IS_ENABLED"]);
+    expect(await call(u1, "pool.get_allowed_operations", m, pool)).toEqual(["ha_disable"]);
     await call(u1, "pool.set_ha_host_failures_to_tolerate", m, pool, 1);
     expect(await call(u1, "pool.get_ha_plan_exists_for", m, pool)).toBe(1);
     expect(await failure(call(u1, "pool.set_ha_host_failures_to_tolerate", m, pool, 2))).toEqual([
