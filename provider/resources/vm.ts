@@ -481,6 +481,20 @@ async function cloneFromTemplate(client: XenApiClient, news: VmInputs, owner: st
   return ref;
 }
 
+/** State written by a partial create or an older version may lack fields: fill the collections. */
+function asState(olds: Record<string, unknown>): VmState {
+  const s = olds as Partial<VmState>;
+  return {
+    ...(s as VmState),
+    disks: s.disks ?? [],
+    networks: s.networks ?? [],
+    tags: s.tags ?? [],
+    otherConfig: s.otherConfig ?? {},
+    diskUuids: s.diskUuids ?? [],
+    ipAddresses: s.ipAddresses ?? [],
+  };
+}
+
 function toInputs(news: Record<string, unknown>): VmInputs {
   const { __provider: _p, ...rest } = news;
   return rest as unknown as VmInputs;
@@ -501,7 +515,7 @@ export const vmProvider: Provider = {
   },
 
   async diff(_id, olds, news) {
-    const plan = planVm(olds as VmState, toInputs(news));
+    const plan = planVm(asState(olds), toInputs(news));
     if (plan.blocked) throw new Error(`xen:Vm ${(news.nameLabel as string) ?? ""}: ${plan.blocked}`);
     for (const line of describePlan(String(news.nameLabel ?? olds.nameLabel), plan)) say(line);
     return {
