@@ -195,6 +195,10 @@ export class Db {
     return s ? [...s] : [];
   }
 
+  count(cls: string, pool?: string): number {
+    return (pool === undefined ? this.byClass.get(cls) : this.byPool.get(pool)?.get(cls))?.size ?? 0;
+  }
+
   all(cls: string, pool?: string): [string, Rec][] {
     return this.refs(cls, pool).map((r) => [r, this.objects.get(r)!.rec]);
   }

@@ -154,7 +154,10 @@ export class Engine {
     }
   }
 
+  /** Creates an alert; the oldest go once a pool holds more than 10 000 (xapi also garbage-collects them). */
   message(pool: string, name: string, priority: number, cls: string, objUuid: string, body: string): string {
+    if (this.db.count("message", pool) >= 10000)
+      for (const old of this.db.refs("message", pool).slice(0, 1000)) this.db.destroy(old);
     return this.create("message", pool, { name, priority, cls, obj_uuid: objUuid, timestamp: this.now(), body });
   }
 

@@ -23,7 +23,7 @@ export const DIVERGENCES = [
   "Users and roles come from the inventory; `session.change_password` is refused. Sessions persist across restarts (xapi keeps them only in memory).",
   "Type errors in arguments give `FIELD_TYPE_ERROR [param]`; an invalid enum value gives `INVALID_VALUE [field, value]`.",
   "`event.from` tokens use one generation counter for both halves (`%020d,%020d`); deletions older than the last ~10 000 are forgotten (no `EVENTS_LOST`). Legacy `event.register/next/unregister` are served; `event.next` blocks for at most 60 s.",
-  "Task garbage collection keeps the newest 1 000 finished tasks once more than 2 000 exist.",
+  "Task garbage collection keeps the newest 1 000 finished tasks once more than 2 000 exist; messages are capped at 10 000 per pool (oldest 1 000 dropped).",
   "`VDI.pool_migrate` keeps the VDI uuid but returns a new ref and does not require the VDI to be attached to a running VM.",
   "Storage is thick-provisioned for accounting (`physical_utilisation` grows by `virtual_size`), except clones which are copy-on-write.",
 ];
