@@ -67,6 +67,8 @@ const MAX_MASTER_REDIRECTS = 3;
 const TASK_EVENT_WAIT_MS = 30_000;
 /** Poll interval when event.from is not available. */
 const TASK_POLL_MS = 1_000;
+/** causeCode of the transport error raised when a task we wait for no longer exists. */
+export const TASK_VANISHED = "TASK_VANISHED";
 /** Budget for housekeeping calls (task.cancel/destroy, logout). */
 const HOUSEKEEPING_MS = 5_000;
 
@@ -430,8 +432,25 @@ export class XenApiClient {
     let token = "";
     let useEvents = true;
     let last: TaskRecord | undefined;
-    const readTask = async (): Promise<TaskRecord> =>
-      this.parseTask(await this.callWith("task.get_record", [taskRef], ctx), taskRef, method);
+    const readTask = async (): Promise<TaskRecord> => {
+      try {
+        return this.parseTask(await this.callWith("task.get_record", [taskRef], ctx), taskRef, method);
+      } catch (e) {
+        // A vanished task is not a vanished object: never let it pass for the operation's own HANDLE_INVALID.
+        if (isXenApiError(e, "HANDLE_INVALID") && (e.params[0] === "task" || e.params.includes(taskRef))) {
+          throw new XenTransportError({
+            kind: "network",
+            method,
+            host: this.transport.host,
+            taskRef,
+            causeCode: TASK_VANISHED,
+            cause: e,
+            message: `${method} on ${this.transport.host}: task ${taskRef} disappeared before its result was read (toolstack restart, coordinator change, or destroyed by another client); the outcome is unknown, check the object's state.`,
+          });
+        }
+        throw e;
+      }
+    };
 
     const poll = async ({ remainingMs, attempt }: { remainingMs: number; attempt: number }): Promise<TaskRecord> => {
       if (!useEvents) {
@@ -484,7 +503,7 @@ export class XenApiClient {
         return this.taskTimedOut(taskRef, method, ctx, last);
       }
       // We stop watching, so stop the operation too rather than let it finish unobserved.
-      this.cancelTaskInBackground(taskRef);
+      if (!(isTransportError(e) && e.causeCode === TASK_VANISHED)) this.cancelTaskInBackground(taskRef);
       throw e;
     }
 

@@ -4,7 +4,7 @@
  *
  * Usable on its own: imports nothing from the rest of the provider.
  */
-export { XenApiClient, type XenApiClientOptions, type CallOptions } from "./client";
+export { XenApiClient, TASK_VANISHED, type XenApiClientOptions, type CallOptions } from "./client";
 export {
   XenApiError,
   XenTransportError,
