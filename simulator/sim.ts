@@ -187,6 +187,8 @@ export class SimulatorCore {
 
   close(): void {
     this.engine.close();
+    // Work still in flight after close must not touch the closed store.
+    this.engine.db.persister = undefined;
     this.store?.close();
   }
 
