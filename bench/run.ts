@@ -1,16 +1,18 @@
 /**
- * `npm run bench [-- --quick] [-- --only simulator,api,engine] [-- --runs N] [-- --ns 10,50]`
+ * `npm run bench [-- --quick] [-- --only simulator,api,parallel,engine] [-- --runs N] [-- --ns 10,50]`
  *
  * Every figure is a ratio against a baseline measured in the same run (median of the per-run ratios), so
  * that a noisy machine moves both sides together. Prints the markdown table and writes it, with the machine
  * and versions, to bench/results/latest.md and a timestamped copy, plus the chart bench/results/latest.svg.
  */
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { Row, Series, machine, markdown, svgChart } from "./lib/report";
 import { BENCH_DIR, log, removeCompiledChildren } from "./lib/util";
 import { apiEconomyBench } from "./suites/api-economy";
 import { engineBench } from "./suites/engine";
+import { parallelBench } from "./suites/parallel";
 import { simulatorBench } from "./suites/simulator";
 
 interface Args {
@@ -29,11 +31,11 @@ function parseArgs(argv: string[]): Args {
   const quick = argv.includes("--quick");
   const runs = Number(get("--runs") ?? 3);
   if (!Number.isInteger(runs) || runs < 3) throw new Error("--runs must be an integer >= 3 (figures are medians)");
-  const ns = (get("--ns") ?? (quick ? "10,50" : "10,50,100,300")).split(",").map(Number);
+  const ns = (get("--ns") ?? (quick ? "10,50,100" : "10,50,100,300")).split(",").map(Number);
   if (ns.some((n) => !Number.isInteger(n) || n < 1)) throw new Error("--ns takes positive integers, e.g. 10,50");
   return {
     quick,
-    only: new Set((get("--only") ?? "simulator,api,engine").split(",")),
+    only: new Set((get("--only") ?? "simulator,api,parallel,engine").split(",")),
     runs,
     ns,
   };
@@ -43,6 +45,12 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const started = Date.now();
   const meta = machine();
+  const load = () =>
+    os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ");
+  const loadAtStart = load();
   const rows: Row[] = [];
   const notes: string[] = [];
   const series: Series[] = [];
@@ -63,12 +71,19 @@ async function main(): Promise<void> {
     rows.push(...r.rows);
     notes.push(...r.notes);
   }
+  if (args.only.has("parallel")) {
+    const r = await parallelBench({ runs: args.runs, n: 100, parallel: 32, scale: args.quick ? 0.5 : 1 });
+    rows.push(...r.rows);
+    notes.push(...r.notes);
+  }
   if (args.only.has("engine")) {
     const r = await engineBench({ runs: args.runs, ns: args.ns });
     rows.push(...r.rows);
     notes.push(...r.notes);
     series.push(...r.series);
   }
+  meta["load average (1/5/15 min)"] =
+    `${loadAtStart} at the start, ${load()} at the end (other work on the machine moves both sides of each ratio)`;
   meta["variant"] =
     `${args.quick ? "--quick" : "full"}, ${args.runs} runs per figure, total ${Math.round((Date.now() - started) / 1000)} s`;
   const md = markdown("pulumi-xen benchmarks", rows, meta, notes);

@@ -5,7 +5,8 @@
  */
 import { Row, Series } from "../lib/report";
 import { E2eEnv, SimHandle, Stack, engineEnv, fixture, startSimChild, timed } from "../lib/stackenv";
-import { fmt, log, median } from "../lib/util";
+import { PeakRss } from "../lib/procmem";
+import { MiB, fmt, log, median } from "../lib/util";
 
 export interface EngineBenchOptions {
   runs: number;
@@ -18,6 +19,8 @@ type Op = (typeof OPS)[number];
 
 interface Sample {
   ms: Record<Op, number>;
+  /** peak RSS of the dynamic-provider process during `up` */
+  providerPeak: number;
   stateBytes: number;
   refreshCalls?: Record<string, number>;
 }
@@ -32,7 +35,10 @@ async function cycle(env: E2eEnv, sim: SimHandle, kind: Kind, n: number): Promis
   if (kind === "vms") await sim.control("POST", "/reset");
   const stack: Stack = await env.openStack(fixture(kind), { config: { "bench:n": { value: String(n) } } });
   try {
+    const watch = new PeakRss("dynamic-provider", `PULUMI_HOME=${env.pulumiHome}`).start();
     const up = await timed(() => env.up(stack));
+    const peak = watch.stop();
+    if (peak.processes === 0) throw new Error("no dynamic-provider process seen during up");
     const created = up.result.summary.resourceChanges?.create ?? 0;
     if (created !== n + 1) throw new Error(`${kind} up created ${created} resources, expected ${n + 1}`);
     const preview = await timed(() => env.preview(stack));
@@ -47,6 +53,7 @@ async function cycle(env: E2eEnv, sim: SimHandle, kind: Kind, n: number): Promis
     const destroy = await timed(() => env.destroy(stack));
     return {
       ms: { up: up.ms, preview: preview.ms, refresh: refresh.ms, destroy: destroy.ms },
+      providerPeak: peak.bytes,
       stateBytes,
       ...(kind === "vms" ? { refreshCalls } : {}),
     };
@@ -65,6 +72,11 @@ export async function engineBench(o: EngineBenchOptions): Promise<{ rows: Row[];
   const sim = await startSimChild();
   const env = await engineEnv(sim);
   try {
+    // One discarded cycle of each kind first: the first CLI runs pay for cold caches (plugins, ts-node, disk).
+    for (const kind of ["vms", "noop"] as const) {
+      const s = await cycle(env, sim, kind, Math.min(...o.ns));
+      log(`engine warm-up ${kind}: up ${fmt(s.ms.up / 1000)} s (discarded)`);
+    }
     for (const n of o.ns) {
       const section = `Engine floor, N = ${n} (xen.Vm against no-op dynamic resources, same CLI)`;
       const samples: Record<Kind, Sample[]> = { vms: [], noop: [] };
@@ -112,6 +124,13 @@ export async function engineBench(o: EngineBenchOptions): Promise<{ rows: Row[];
         baseline: `${fmt(noopBytes / n, 0)} B (no-op resource, its provider serialized inline)`,
         ratio: median(samples.vms.map((s, i) => s.stateBytes / samples.noop[i]!.stateBytes)),
       });
+      rows.push({
+        section,
+        name: "peak RSS of the dynamic-provider process during up",
+        measured: `${fmt(median(samples.vms.map((s) => s.providerPeak)) / MiB, 0)} MiB`,
+        baseline: `${fmt(median(samples.noop.map((s) => s.providerPeak)) / MiB, 0)} MiB`,
+        ratio: median(samples.vms.map((s, i) => s.providerPeak / samples.noop[i]!.providerPeak)),
+      });
       if (n === o.ns[o.ns.length - 1]) {
         const perVm = Object.entries(samples.vms[0]!.refreshCalls ?? {})
           .map(([k, v]) => `${k} ${fmt(v / n)}`)
@@ -125,9 +144,10 @@ export async function engineBench(o: EngineBenchOptions): Promise<{ rows: Row[];
   }
   notes.push(
     "Engine runs: bin/pulumi through the Automation API (tests/e2e/harness: local file backend, TypeScript transpile-only), " +
-      "default --parallel; the simulator (one host with 4 TiB, time scale 0, plain HTTP) in a child process, reset before " +
+      "default --parallel, one discarded warm-up cycle of each program first; the simulator (one host with 4 TiB, time scale 0, plain HTTP) in a child process, reset before " +
       "each VM stack. Each operation is timed from the Automation API call to its return, so CLI start-up, the program " +
-      "run and checkpoint writes are on both sides of every ratio. Programs: bench/fixtures/vms and bench/fixtures/noop.",
+      "run and checkpoint writes are on both sides of every ratio. Provider peak RSS: VmHWM of the engine's dynamic-provider " +
+      "process, polled from /proc every 50 ms during up. Programs: bench/fixtures/vms and bench/fixtures/noop.",
   );
   const colors: Record<Op, string> = { up: "#1f77b4", preview: "#2ca02c", refresh: "#d62728", destroy: "#9467bd" };
   const series: Series[] = [];

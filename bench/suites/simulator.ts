@@ -53,7 +53,7 @@ export async function simulatorBench(o: SimulatorBenchOptions): Promise<{ rows: 
       `Simulator state: ${o.hosts} generated identical hosts joined into one pool (pool.join), then ${o.vms.toLocaleString("en-US")} Halted VMs, ` +
         `each VM.clone of "Debian Bookworm 12" + VM.provision (one 10 GiB VDI and VBD), called through the simulator's own ` +
         `dispatcher inside its process (same handlers as over HTTP, no transport): ${fmt(Number(pop.ms) / 1000, 1)} s. ` +
-        `Throughput runs use plain HTTP (no TLS), JSON-RPC 2.0, one keep-alive client in the benchmark process; ` +
+        `Throughput: one discarded run per side, then the measured runs alternating simulator and bare server; plain HTTP (no TLS), JSON-RPC 2.0, one keep-alive client in the benchmark process; ` +
         `the bare server answers every request with the simulator's own reply to that call. Both servers are child ` +
         `processes run by plain node (no ts-node); the simulator is the compiled dist/ build.`,
     );
@@ -92,9 +92,12 @@ export async function simulatorBench(o: SimulatorBenchOptions): Promise<{ rows: 
       const simRates: number[] = [];
       const bareRates: number[] = [];
       const ratios: number[] = [];
+      const measure = (c: RawClient) =>
+        w.sequential ? c.sequential(w.body, w.sequential) : c.load(w.body, w.concurrency, o.windowMs);
+      // A discarded run of each side first (JIT, and the simulator's heap settling after the bulk load).
+      await measure(simClient);
+      await measure(bareClient);
       for (let r = 0; r < o.runs; r++) {
-        const measure = (c: RawClient) =>
-          w.sequential ? c.sequential(w.body, w.sequential) : c.load(w.body, w.concurrency, o.windowMs);
         const s = await measure(simClient);
         const b = await measure(bareClient);
         simRates.push(s);
