@@ -87,6 +87,48 @@ describe("Vm provider against the simulator", () => {
   });
 });
 
+describe("Vm update against the simulator", () => {
+  test("disks grow online, move SR live, get added; a NIC is hot-plugged; same VM, never restarted", async () => {
+    const GiB = 1024 ** 3;
+    const base = {
+      ...vmInputs,
+      nameLabel: "storage",
+      ownershipKey: "k5",
+      disks: [{ size: "10GiB" }, { size: "5GiB", sr: "shared-nfs" }],
+    };
+    const created = await providers.Vm.create({ ...(await checked("Vm", base)), __provider: "stub" });
+    const ref = await xen.getByUuid("VM", created.id);
+    const domid = (await xen.getRecord("VM", ref)).domid;
+    const localSr = [...(await xen.getAllRecords("SR")).values()].find(
+      (sr) => sr.name_label === "Local storage" && (sr.PBDs as string[]).length > 0,
+    )!;
+    const news = await checked("Vm", {
+      ...base,
+      disks: [{ size: "10GiB" }, { size: "8GiB", sr: localSr.uuid }, { size: "2GiB", sr: "shared-nfs" }],
+      networks: [{ network: "VM Network" }, { network: "Management" }],
+    });
+    const plan = await providers.Vm.diff!(created.id, created.outs, { ...news, __provider: "stub" });
+    expect(plan).toMatchObject({ changes: true, replaces: [] });
+    const updated = await providers.Vm.update!(created.id, created.outs, { ...news, __provider: "stub" });
+    const vm = await xen.getRecord("VM", ref);
+    expect(vm.domid).toBe(domid);
+    expect(vm.power_state).toBe("Running");
+    expect(vm.VBDs).toHaveLength(3);
+    expect(vm.VIFs).toHaveLength(2);
+    const data = await xen.getRecord("VDI", await xen.getByUuid("VDI", (updated.outs.diskUuids as string[])[1]!));
+    expect(data.virtual_size).toBe(8 * GiB);
+    expect((await xen.getRecord("SR", data.SR as string)).uuid).toBe(localSr.uuid);
+    expect(updated.outs.disks).toEqual([
+      { size: 10 * GiB },
+      { size: 8 * GiB, sr: localSr.uuid },
+      { size: 2 * GiB, sr: "shared-nfs" },
+    ]);
+    // And nothing left to do.
+    const again = await providers.Vm.diff!(created.id, updated.outs, { ...news, __provider: "stub" });
+    expect(again.changes).toBe(false);
+  });
+});
+
 describe("Host provider against the simulator", () => {
   test("joins a standalone host, then maintenance evacuates it and re-enabling brings it back", async () => {
     const inputs = await checked("Host", { address: "127.42.0.3" });
