@@ -233,7 +233,9 @@ export class Db {
     if (!o) throw new Error(`no object ${ref}`);
     const old = o.rec[field];
     this.touch(ref);
+    if (field === "uuid") this.unindex(o);
     o.rec[field] = value;
+    if (field === "uuid") this.index(o);
     o.gen = ++this.gen;
     for (const r of RELATIONS) {
       if (r.child !== o.cls || r.field !== field || old === value) continue;

@@ -247,9 +247,10 @@ export function registerStorage(reg: Registry): void {
         const nv = copyVdi(e, ctx, vdi as string, sr as string, true);
         const v = e.db.get("VDI", vdi as string);
         for (const b of [...(v.VBDs as string[])]) e.db.set(b, "VDI", nv);
-        e.db.set(nv, "uuid", v.uuid);
         releaseVdiSpace(e, vdi as string);
         e.db.destroy(vdi as string);
+        // The uuid moves to the copy only once the original is gone (destroying it frees the uuid index).
+        e.db.set(nv, "uuid", v.uuid);
         return nv;
       });
     },

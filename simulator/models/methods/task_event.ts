@@ -141,7 +141,7 @@ export function registerTaskEvent(reg: Registry): void {
         }
         const w = e.db.waitForCommit();
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([w.promise, new Promise<void>((r) => (timer = setTimeout(r, deadline - Date.now())))]);
+        await Promise.race([w.promise, new Promise<void>((r) => (timer = setTimeout(r, deadline - Date.now()).unref()))]);
         clearTimeout(timer);
         w.cancel();
       }
@@ -202,7 +202,7 @@ export function registerTaskEvent(reg: Registry): void {
         }
         const w = e.db.waitForCommit();
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([w.promise, new Promise<void>((r) => (timer = setTimeout(r, deadline - Date.now())))]);
+        await Promise.race([w.promise, new Promise<void>((r) => (timer = setTimeout(r, deadline - Date.now()).unref()))]);
         clearTimeout(timer);
         w.cancel();
       }

@@ -312,6 +312,7 @@ describe("devices", () => {
     const moved = await call<string>(url, "VDI.pool_migrate", session, vdi, shared, {});
     expect(await call(url, "VDI.get_SR", session, moved)).toBe(shared);
     expect(await call(url, "VDI.get_uuid", session, moved)).toBe(uuid);
+    expect(await call(url, "VDI.get_by_uuid", session, uuid)).toBe(moved);
   });
   test("VBD/VIF hotplug needs a running VM with PV drivers", async () => {
     const vm = await newVm(url, session, "Debian Bookworm 12", "dev-1");
