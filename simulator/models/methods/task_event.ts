@@ -133,7 +133,7 @@ export function registerTaskEvent(reg: Registry): void {
       for (;;) {
         const gen = e.db.gen;
         const events = collectEvents(e, ctx.pool, subs, since);
-        if (events.length > 0 || since < 0 || Date.now() >= deadline) {
+        if (events.length > 0 || since < 0 || Date.now() >= deadline || e.closed) {
           const counts: Record<string, number> = {};
           for (const [c, def] of Object.entries(CLASSES))
             if (def.events) counts[c.toLowerCase()] = e.db.refs(c, ctx.pool).length;
@@ -141,7 +141,10 @@ export function registerTaskEvent(reg: Registry): void {
         }
         const w = e.db.waitForCommit();
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([w.promise, new Promise<void>((r) => (timer = setTimeout(r, deadline - Date.now()).unref()))]);
+        await Promise.race([
+          w.promise,
+          new Promise<void>((r) => (timer = setTimeout(r, deadline - Date.now()).unref())),
+        ]);
         clearTimeout(timer);
         w.cancel();
       }
@@ -196,13 +199,16 @@ export function registerTaskEvent(reg: Registry): void {
         if (!classes || classes.length === 0) throw fail("SESSION_NOT_REGISTERED", ctx.session);
         const gen = e.db.gen;
         const events = collectEvents(e, ctx.pool, parseSubs(classes), h.evToken as number);
-        if (events.length > 0 || Date.now() >= deadline) {
+        if (events.length > 0 || Date.now() >= deadline || e.closed) {
           e.tx(() => e.db.setHidden(ctx.session, "evToken", gen));
           return events.map((ev) => ({ ...ev, obj_uuid: (ev.snapshot as { uuid?: string } | undefined)?.uuid ?? "" }));
         }
         const w = e.db.waitForCommit();
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([w.promise, new Promise<void>((r) => (timer = setTimeout(r, deadline - Date.now()).unref()))]);
+        await Promise.race([
+          w.promise,
+          new Promise<void>((r) => (timer = setTimeout(r, deadline - Date.now()).unref())),
+        ]);
         clearTimeout(timer);
         w.cancel();
       }
