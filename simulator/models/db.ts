@@ -118,6 +118,13 @@ export class Db {
     }
   }
 
+  /** Wakes every blocked waiter (shutdown). */
+  wakeAll(): void {
+    const ws = [...this.waiters];
+    this.waiters.clear();
+    for (const w of ws) w();
+  }
+
   /** Resolves when the next transaction commits (event.from blocking). */
   waitForCommit(): { promise: Promise<void>; cancel: () => void } {
     let w: () => void = () => undefined;

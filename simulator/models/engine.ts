@@ -95,9 +95,13 @@ export class Engine {
     this.db.beforeCommit = (touched) => this.derive(touched);
   }
 
+  closed = false;
+
   close(): void {
+    this.closed = true;
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    this.db.wakeAll();
   }
 
   // ---- time ---------------------------------------------------------------------------------------------
