@@ -16,6 +16,11 @@ export interface VmState extends VmInputs {
   actualVcpus: number;
   /** VDI uuid per entry of `disks` (index-aligned; "" when not yet created). */
   diskUuids: string[];
+  /**
+   * Whether the running guest has PV drivers (or is PV): without them XenAPI refuses vCPU hot-plug and live
+   * migration (VM_LACKS_FEATURE), so those changes need a restart instead.
+   */
+  pvDrivers?: boolean;
 }
 
 export const DISRUPTION = ["none", "live", "power", "restart", "replace"] as const;
@@ -28,8 +33,8 @@ export type VmStep =
   | { kind: "setVcpusLive"; vcpus: number }
   | { kind: "setMemoryLive"; memory: number }
   | { kind: "setLimits"; vcpus: number; maxVcpus: number; memory: number; maxMemory: number }
-  /** Clean shutdown, the inner steps while halted, then start on the same host. */
-  | { kind: "restart"; reason: string; whileHalted: VmStep[] }
+  /** Clean shutdown, the inner steps while halted, then start on the same host (or on `startOn`). */
+  | { kind: "restart"; reason: string; whileHalted: VmStep[]; startOn?: string }
   | { kind: "setAffinity"; host: string | undefined }
   | { kind: "migrate"; host: string }
   | { kind: "power"; from: PowerState; to: PowerState }
@@ -183,6 +188,10 @@ function planKnown(old: VmState, news: VmInputs): VmPlan {
         restartWhy.push(
           `vcpus ${old.vcpus} -> ${news.vcpus}: live vCPU changes need a Running VM (it is ${old.powerState})`,
         );
+      if (news.vcpus !== old.vcpus && restartWhy.length === 0 && old.pvDrivers === false)
+        restartWhy.push(
+          `vcpus ${old.vcpus} -> ${news.vcpus}: vCPU hot-plug needs PV drivers in the guest, which it does not report`,
+        );
       if (restartWhy.length > 0) {
         whileHalted.push({ kind: "setLimits", ...limits });
         levels.push("restart");
@@ -268,13 +277,22 @@ function planKnown(old: VmState, news: VmInputs): VmPlan {
     }
   }
 
+  let startOn: string | undefined;
   if (differs("affinityHost")) {
     steps.push({ kind: "setAffinity", host: news.affinityHost });
     levels.push("none");
     if (news.affinityHost !== undefined && running && !(powerChange && news.powerState === "Halted")) {
-      steps.push({ kind: "migrate", host: news.affinityHost });
-      levels.push("live");
-      reasons.push(`affinityHost -> ${news.affinityHost}: live migration (VM.pool_migrate), same VM`);
+      if (old.pvDrivers === false) {
+        restartWhy.push(
+          `affinityHost -> ${news.affinityHost}: live migration needs PV drivers in the guest, so the VM restarts there instead`,
+        );
+        startOn = news.affinityHost;
+        levels.push("restart");
+      } else {
+        steps.push({ kind: "migrate", host: news.affinityHost });
+        levels.push("live");
+        reasons.push(`affinityHost -> ${news.affinityHost}: live migration (VM.pool_migrate), same VM`);
+      }
     }
   }
 
@@ -285,7 +303,8 @@ function planKnown(old: VmState, news: VmInputs): VmPlan {
   }
 
   const disruption = maxDisruption(levels);
-  if (whileHalted.length > 0) steps.push({ kind: "restart", reason: restartWhy.join("; "), whileHalted });
+  if (restartWhy.length > 0)
+    steps.push({ kind: "restart", reason: restartWhy.join("; "), whileHalted, ...(startOn ? { startOn } : {}) });
   if (restartWhy.length > 0) {
     reasons.unshift(`restart required: ${restartWhy.join("; ")}`);
     if (!news.allowRestart) {

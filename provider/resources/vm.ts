@@ -32,6 +32,7 @@ import {
 
 export const VM_OUTPUT_KEYS = [
   "uuid",
+  "pvDrivers",
   "residentOn",
   "domainType",
   "ipAddresses",
@@ -125,9 +126,12 @@ async function observe(reader: Reader, ref: string, desired: VmInputs, knownDisk
     }
   }
   const ipAddresses: string[] = [];
+  // The XenAPI gate treats a live non-PV guest without guest metrics as lacking PV drivers.
+  let pvDrivers = domainType === "pv";
   if (!isNullRef(vm.guest_metrics) && str(vm, "power_state") === "Running") {
     try {
       const gm = await reader("VM_guest_metrics", vm.guest_metrics as string);
+      pvDrivers ||= gm.PV_drivers_detected === true;
       for (const [k, v] of Object.entries(map(gm, "networks"))) if (/\/ip(v6\/\d+)?$/.test(k) && v) ipAddresses.push(v);
     } catch (e) {
       if (!isGone(e)) throw e;
@@ -156,6 +160,7 @@ async function observe(reader: Reader, ref: string, desired: VmInputs, knownDisk
     actualMemory,
     actualVcpus,
     diskUuids,
+    pvDrivers,
   };
 }
 
@@ -320,8 +325,10 @@ async function execute(client: XenApiClient, ref: string, steps: VmStep[], news:
         say(`  restarting ${vm.name_label}: ${step.reason}`);
         await transition(client, ref, str(vm, "power_state") as PowerState, "Halted", budgetMs);
         await execute(client, ref, step.whileHalted, news, budgetMs);
-        if (!isNullRef(host))
-          await client.callAsync("VM.start_on", [ref, host, false, false], { deadlineMs: budgetMs });
+        const target =
+          step.startOn !== undefined ? await resolveRef(client, "host", step.startOn, "affinityHost") : host;
+        if (!isNullRef(target))
+          await client.callAsync("VM.start_on", [ref, target, false, false], { deadlineMs: budgetMs });
         else await client.callAsync("VM.start", [ref, false, false], { deadlineMs: budgetMs });
         break;
       }

@@ -89,6 +89,18 @@ const cases: Case[] = [
     expect: { disruption: "none", kinds: ["setAffinity"] },
   },
   {
+    name: "vcpus on a running guest without PV drivers needs a restart",
+    old: { pvDrivers: false },
+    news: { vcpus: 3 },
+    expect: { disruption: "restart", blocked: /vCPU hot-plug needs PV drivers.*allowRestart: true/ },
+  },
+  {
+    name: "affinity change of a guest without PV drivers restarts it on the new host",
+    old: { pvDrivers: false },
+    news: { affinityHost: "xen-02", allowRestart: true },
+    expect: { disruption: "restart", kinds: ["setAffinity", "restart"] },
+  },
+  {
     name: "template change replaces",
     news: { template: "CentOS 6 (PV)" },
     expect: { disruption: "replace", replaces: ["template"], kinds: [] },
@@ -161,6 +173,11 @@ describe("planVm", () => {
 
   test("an unknown template is a replacement", () => {
     expect(planVm(state, { ...inputs, template: UNKNOWN }).replaces).toEqual(["template"]);
+  });
+
+  test("the restart of a guest without PV drivers starts it on its new affinity host", () => {
+    const plan = planVm({ ...state, pvDrivers: false }, { ...inputs, affinityHost: "xen-02", allowRestart: true });
+    expect(plan.steps.at(-1)).toMatchObject({ kind: "restart", startOn: "xen-02", whileHalted: [] });
   });
 
   test("a restart carries the halted-only steps inside it", () => {
