@@ -106,7 +106,13 @@ export const vmInputSchema = z
       if (d.size <= 0) ctx.addIssue({ code: "custom", path: ["disks", i, "size"], message: "must be greater than 0" });
     });
   })
-  .transform((vm) => ({ ...vm, maxVcpus: vm.maxVcpus ?? vm.vcpus, maxMemory: vm.maxMemory ?? vm.memory }));
+  // Tags are a set in XenAPI: kept sorted so that their order in the program is not a change.
+  .transform((vm) => ({
+    ...vm,
+    maxVcpus: vm.maxVcpus ?? vm.vcpus,
+    maxMemory: vm.maxMemory ?? vm.memory,
+    tags: [...vm.tags].sort(),
+  }));
 
 export type VmInputs = z.output<typeof vmInputSchema>;
 export type VmDisk = VmInputs["disks"][number];
@@ -129,7 +135,8 @@ export const poolInputSchema = z
     otherConfig: otherConfig.default({}),
     url,
   })
-  .strict();
+  .strict()
+  .transform((pool) => ({ ...pool, tags: [...pool.tags].sort() }));
 export type PoolInputs = z.output<typeof poolInputSchema>;
 
 export const hostInputSchema = z

@@ -44,6 +44,11 @@ describe("Vm check", () => {
     expect(r.inputs).toMatchObject({ memory: UNKNOWN, affinityHost: UNKNOWN });
   });
 
+  test("tags are a set: sorted so their order is not a change", async () => {
+    const r = await vm.check!({}, { ...base, tags: ["web", "env:dev"] });
+    expect(r.inputs).toMatchObject({ tags: ["env:dev", "web"] });
+  });
+
   test("output placeholders are not inputs", async () => {
     const r = await vm.check!({}, { ...base, uuid: undefined, residentOn: undefined });
     expect(r.failures).toBeUndefined();
