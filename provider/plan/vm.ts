@@ -350,7 +350,7 @@ function orderSteps(steps: VmStep[]): VmStep[] {
 export function describePlan(name: string, plan: VmPlan): string[] {
   if (plan.changed.length === 0) return [];
   const head = `xen:Vm ${name}: ${plan.disruption === "none" ? "update in place" : plan.disruption === "replace" ? "replace" : `update (${plan.disruption})`}`;
-  return [head, ...plan.reasons.map((r) => `  - ${r}`)];
+  return [`${head} (${plan.changed.join(", ")})`, ...plan.reasons.map((r) => `  - ${r}`)];
 }
 
 export function isUnknownInput(v: unknown): boolean {

@@ -1,4 +1,4 @@
-import { planVm, type VmState, type VmPlan } from "../../../provider/plan/vm";
+import { describePlan, planVm, type VmState, type VmPlan } from "../../../provider/plan/vm";
 import { UNKNOWN, type VmInputs } from "../../../provider/schema";
 
 const GiB = 1024 ** 3;
@@ -161,6 +161,15 @@ describe("planVm", () => {
     if (want.kinds) expect(plan.steps.map((s) => s.kind)).toEqual(want.kinds);
     if (want.blocked) expect(plan.blocked).toMatch(want.blocked);
     else expect(plan.blocked).toBeUndefined();
+  });
+
+  test("the preview text names the disruption, the properties and each decision", () => {
+    const plan = planVm(state, { ...inputs, memory: 3 * GiB, tags: ["prod"] });
+    expect(describePlan("web-1", plan)).toEqual([
+      "xen:Vm web-1: update (live) (tags, memory)",
+      "  - memory 2 GiB -> 3 GiB live (within maxMemory 4 GiB)",
+    ]);
+    expect(describePlan("web-1", planVm(state, inputs))).toEqual([]);
   });
 
   test("values unknown during preview are pending, never blocking", () => {
