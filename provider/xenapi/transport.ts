@@ -149,6 +149,18 @@ function rootCause(e: unknown): ErrLike {
   return cur ?? {};
 }
 
+/**
+ * An axios error carries the request config, whose body holds the call's params (the password, for a login).
+ * Keep only name, code, message and the underlying socket/TLS error as the cause chain.
+ */
+export function withoutRequest(e: unknown): unknown {
+  if (!axios.isAxiosError(e)) return e;
+  const inner = e.cause !== undefined && !axios.isAxiosError(e.cause) ? e.cause : undefined;
+  const err = new Error(e.message, inner === undefined ? undefined : { cause: inner });
+  err.name = "AxiosError";
+  return Object.assign(err, e.code === undefined ? {} : { code: e.code });
+}
+
 /** Maps an axios/socket error to a XenTransportError. `why` says whether our own timer or the caller aborted. */
 export function classifyTransportFailure(
   e: unknown,
@@ -156,12 +168,13 @@ export function classifyTransportFailure(
 ): XenTransportError {
   const { method, host } = ctx;
   const where = `${method} on ${host}`;
+  const safe = withoutRequest(e);
   if (ctx.why === "timeout") {
     return new XenTransportError({
       kind: "timeout",
       method,
       host,
-      cause: e,
+      cause: safe,
       message: `${where}: no complete answer within ${ctx.timeoutMs} ms. The host may be overloaded or unreachable; long operations should use Async.* (callAsync); raise timeoutMs if the host is just slow.`,
     });
   }
@@ -170,7 +183,7 @@ export function classifyTransportFailure(
       kind: "aborted",
       method,
       host,
-      cause: e,
+      cause: safe,
       message: `${where}: aborted by the caller`,
     });
   }
@@ -183,7 +196,7 @@ export function classifyTransportFailure(
       kind: "tls",
       method,
       host,
-      cause: e,
+      cause: safe,
       causeCode: tlsErr.code,
       message: `${where}: ${tlsErr.message.replace(/^TLS: /, "TLS verification failed: ")}`,
     });
@@ -195,7 +208,7 @@ export function classifyTransportFailure(
       kind: "too-large",
       method,
       host,
-      cause: e,
+      cause: safe,
       message: `${where}: the response exceeded ${ctx.maxBytes} bytes (maxResponseBytes). Use narrower calls (get_record instead of get_all_records) or raise maxResponseBytes.`,
     });
   }
@@ -204,7 +217,7 @@ export function classifyTransportFailure(
       kind: "tls",
       method,
       host,
-      cause: e,
+      cause: safe,
       causeCode: code,
       message: `${where}: TLS failure (${code}: ${msg}). Check caCert / fingerprint, and that the URL is https:// to the XAPI port.`,
     });
@@ -214,7 +227,7 @@ export function classifyTransportFailure(
       kind: code === "ETIMEDOUT" ? "network" : "timeout",
       method,
       host,
-      cause: e,
+      cause: safe,
       causeCode: code,
       message: `${where}: ${NETWORK_HINTS[code] ?? `timed out (${msg})`}.`,
     });
@@ -224,7 +237,7 @@ export function classifyTransportFailure(
     kind: "network",
     method,
     host,
-    cause: e,
+    cause: safe,
     causeCode: code || (/socket hang up/i.test(msg) ? "ECONNRESET" : undefined),
     message: `${where}: network failure${code ? ` (${code})` : ""}: ${hint ?? msg}.`,
   });

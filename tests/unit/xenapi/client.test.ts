@@ -386,3 +386,31 @@ test("callAsync against a host that stops answering ends within deadline + the 5
   nock.cleanAll();
   await closeQuietly(c);
 }, 15_000);
+
+describe("errors carry no request bodies (the login body holds the password)", () => {
+  const inspectDeep = (e: unknown) => require("node:util").inspect(e, { depth: 20, showHidden: true }) as string;
+
+  test.each([
+    ["timeout", (i: nock.Interceptor) => i.times(5).delay(2_000).reply(200, rpc("OpaqueRef:s")), "timeout"],
+    [
+      "reset",
+      (i: nock.Interceptor) => i.times(5).replyWithError(Object.assign(new Error("reset"), { code: "ECONNRESET" })),
+      "network",
+    ],
+    [
+      "HTTP 500",
+      (i: nock.Interceptor) => i.reply(500, "<html>boom</html>", { "Content-Type": "text/html" }),
+      "http-status",
+    ],
+  ] as const)("%s during login", async (_n, reply, kind) => {
+    reply(nock(HOST).post("/jsonrpc", is("session.login_with_password")));
+    const c = client({ timeoutMs: 100, deadlineMs: 150 });
+    const err = await c.call("VM.get_all").catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: "XenTransportError", kind });
+    const dump = inspectDeep(err);
+    expect(dump).not.toContain("pw-Secret-42");
+    expect(dump).not.toContain('login_with_password","params');
+    nock.cleanAll();
+    await c.close();
+  });
+});
