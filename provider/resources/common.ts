@@ -109,6 +109,24 @@ export function partialFailure(
   return err;
 }
 
+/** The ref of the object with this UUID, or undefined when it no longer exists. */
+export async function refOrGone(client: XenApiClient, cls: XenClass, uuid: string): Promise<string | undefined> {
+  try {
+    return await client.getByUuid(cls, uuid);
+  } catch (e) {
+    if (isGone(e)) return undefined;
+    throw e;
+  }
+}
+
+/** A refresh result: the observed outputs, and the inputs realigned to them (ReadResult.inputs). */
+export function readResult(id: string, outs: object, outputKeys: readonly string[]) {
+  const props: Record<string, unknown> = { ...outs };
+  const inputs: Record<string, unknown> = { ...outs };
+  for (const k of outputKeys) delete inputs[k];
+  return { id, props, inputs };
+}
+
 /** "Already gone" is success for deletes. */
 export function isGone(e: unknown): boolean {
   return isXenApiError(e, "HANDLE_INVALID") || isXenApiError(e, "UUID_INVALID");

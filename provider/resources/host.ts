@@ -9,7 +9,7 @@ import { checkInputs, hostInputSchema, type HostInputs } from "../schema";
 import { formatSize } from "../units";
 import type { XenApiClient } from "../xenapi";
 import { isXenApiError } from "../xenapi";
-import { isGone, map, num, record, refs, say, str } from "./common";
+import { isGone, map, num, readResult, record, refOrGone, refs, say, str } from "./common";
 
 export const HOST_OUTPUT_KEYS = [
   "uuid",
@@ -178,17 +178,9 @@ export const hostProvider: dynamic.ResourceProvider = {
   async read(id, props) {
     const olds = props as HostState;
     const client = clientFor(olds.url);
-    let ref: string;
-    try {
-      ref = await client.getByUuid("host", id);
-    } catch (e) {
-      if (isGone(e)) return {}; // ejected out of band
-      throw e;
-    }
-    const outs = await observe(client, ref, olds);
-    const inputs: Record<string, unknown> = { ...outs };
-    for (const k of HOST_OUTPUT_KEYS) delete inputs[k];
-    return { id, props: outs, inputs };
+    const ref = await refOrGone(client, "host", id);
+    if (!ref) return {}; // ejected out of band
+    return readResult(id, await observe(client, ref, olds), HOST_OUTPUT_KEYS);
   },
   async update(id, _olds, newsRaw) {
     const news = strip(newsRaw);

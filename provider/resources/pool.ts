@@ -4,7 +4,7 @@ import { clientFor, configureFrom } from "../connection";
 import { POOL_INPUT_KEYS, POOL_REPLACE_KEYS, planByKeys } from "../plan/simple";
 import { checkInputs, poolInputSchema, type PoolInputs } from "../schema";
 import type { XenApiClient } from "../xenapi";
-import { isNullRef, map, num, record, refs, resolveRef, sameForm, say, str } from "./common";
+import { isNullRef, map, num, readResult, record, refs, resolveRef, sameForm, say, str } from "./common";
 
 export const POOL_OUTPUT_KEYS = ["uuid", "masterUuid", "hostUuids"] as const;
 export type PoolState = PoolInputs & { uuid: string; masterUuid: string; hostUuids: string[] };
@@ -128,9 +128,7 @@ export const poolProvider: dynamic.ResourceProvider = {
     const ref = await poolRef(client);
     const outs = await observe(client, ref, olds);
     if (outs.uuid !== id) return {}; // the URL now answers for another pool
-    const inputs: Record<string, unknown> = { ...outs };
-    for (const k of POOL_OUTPUT_KEYS) delete inputs[k];
-    return { id, props: outs, inputs };
+    return readResult(id, outs, POOL_OUTPUT_KEYS);
   },
   async update(_id, olds, newsRaw) {
     const news = strip(newsRaw);

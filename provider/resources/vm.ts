@@ -20,7 +20,9 @@ import {
   map,
   num,
   partialFailure,
+  readResult,
   record,
+  refOrGone,
   refs,
   resolveRef,
   sameForm,
@@ -572,9 +574,7 @@ export const vmProvider: Provider = {
     const found = inventory.byUuid("VM", id);
     if (!found) return {}; // deleted out of band: the engine drops it, the next `up` recreates it
     const outs = clean(await observe(cached(inventory, clientFor(olds.url)), found.ref, olds));
-    const inputs: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(outs)) if (!(VM_OUTPUT_KEYS as readonly string[]).includes(k)) inputs[k] = v;
-    return { id, props: outs, inputs };
+    return readResult(id, outs, VM_OUTPUT_KEYS);
   },
 
   async update(id, _olds, newsRaw) {
@@ -593,13 +593,8 @@ export const vmProvider: Provider = {
   async delete(id, props) {
     const olds = props as VmState;
     const client = clientFor(olds.url);
-    let ref: string;
-    try {
-      ref = await client.getByUuid("VM", id);
-    } catch (e) {
-      if (isGone(e)) return;
-      throw e;
-    }
+    const ref = await refOrGone(client, "VM", id);
+    if (!ref) return;
     const budget = olds.timeouts?.delete ?? DEFAULT_TIMEOUT_MS.delete;
     try {
       const vm = await record(client, "VM", ref);
