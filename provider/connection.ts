@@ -10,6 +10,8 @@ export interface ConnectionSettings {
   username: string;
   password: string;
   caCert?: string;
+  /** Pinned SHA-256 fingerprint(s) of the host certificate: XAPI hosts ship self-signed certificates. */
+  fingerprint?: string;
   insecure?: boolean;
 }
 
@@ -30,6 +32,7 @@ export function configureFrom(config: ConfigSource): void {
     username: get("username"),
     password: get("password"),
     caCert: get("caCert"),
+    fingerprint: get("fingerprint"),
     insecure: get("insecure") === "true",
   };
 }
@@ -65,6 +68,7 @@ export function resolveConnection(urlOverride?: string, env: NodeJS.ProcessEnv =
     username,
     password,
     caCert: readPem(env.XEN_CA_CERT || stackConfig.caCert),
+    fingerprint: env.XEN_FINGERPRINT || stackConfig.fingerprint,
     insecure: insecureEnv !== undefined ? insecureEnv === "true" || insecureEnv === "1" : stackConfig.insecure,
   };
 }
@@ -82,6 +86,7 @@ export function clientFor(urlOverride?: string): XenApiClient {
       username: c.username,
       password: c.password,
       ...(c.caCert ? { caCert: c.caCert } : {}),
+      ...(c.fingerprint ? { fingerprint: c.fingerprint } : {}),
       ...(c.insecure ? { insecure: true } : {}),
     });
     clients.set(key, client);
@@ -113,6 +118,7 @@ export function clientForHost(address: string, poolUrl?: string): XenApiClient {
     username: c.username,
     password: c.password,
     ...(c.caCert ? { caCert: c.caCert } : {}),
+    ...(c.fingerprint ? { fingerprint: c.fingerprint } : {}),
     ...(c.insecure ? { insecure: true } : {}),
   });
 }
