@@ -136,10 +136,10 @@ export function isGone(e: unknown): boolean {
 export class KeyedLimiter {
   private readonly active = new Map<string, number>();
   private readonly waiting = new Map<string, Array<() => void>>();
-  constructor(private readonly limit: number) {}
+  constructor(private readonly limitFor: (key: string) => number) {}
 
   async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    while ((this.active.get(key) ?? 0) >= this.limit) {
+    while ((this.active.get(key) ?? 0) >= this.limitFor(key)) {
       await new Promise<void>((resolve) => this.waiting.set(key, [...(this.waiting.get(key) ?? []), resolve]));
     }
     this.active.set(key, (this.active.get(key) ?? 0) + 1);

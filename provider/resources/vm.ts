@@ -46,8 +46,12 @@ export const VM_OUTPUT_KEYS = [
 const DEFAULT_TIMEOUT_MS = { create: 30 * 60_000, update: 30 * 60_000, delete: 15 * 60_000 };
 const CLEAN_SHUTDOWN_SHARE = 0.5; // of the delete budget, before falling back to a hard shutdown
 
-/** XenAPI contention is per host: a few lifecycle operations at a time each, whatever --parallel says. */
-const perHost = new KeyedLimiter(8);
+/**
+ * XenAPI contention is per host: a few lifecycle operations at a time on each, whatever --parallel says. VMs not
+ * yet placed (new, halted) share one wider queue: the pool master spreads their starts itself.
+ */
+const UNPLACED = "unplaced";
+const perHost = new KeyedLimiter((key) => (key === UNPLACED ? 32 : 8));
 
 type Provider = Required<Pick<dynamic.ResourceProvider, "check" | "diff" | "create" | "read" | "update" | "delete">> &
   Pick<dynamic.ResourceProvider, "configure">;
@@ -465,7 +469,7 @@ async function reconcile(
   const actual = await observe(direct(client), ref, news, news.disks.length === 0 ? 0 : Number.MAX_SAFE_INTEGER);
   const plan = planVm(actual, { ...news, allowRestart });
   if (plan.blocked) throw new Error(`${news.nameLabel}: ${plan.blocked}`);
-  await perHost.run(actual.residentOn || "pool", () => execute(client, ref, plan.steps, news, budget));
+  await perHost.run(actual.residentOn || UNPLACED, () => execute(client, ref, plan.steps, news, budget));
   if (news.waitForIp && news.powerState === "Running") await waitForIp(client, ref, budget, news.nameLabel);
 }
 
