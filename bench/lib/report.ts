@@ -43,6 +43,7 @@ export function machine(): Record<string, string> {
     node: process.version,
     pulumi: `CLI ${version(path.join(REPO_ROOT, "bin", "pulumi"), ["version"])}, @pulumi/pulumi ${sdk.version}`,
     commit: version("git", ["-C", REPO_ROOT, "rev-parse", "--short", "HEAD"]),
+    "dist/ (compiled provider and simulator)": distAge(),
   };
 }
 
@@ -68,6 +69,22 @@ export function markdown(title: string, rows: Row[], meta: Record<string, string
   }
   if (notes.length) out.push("", "## Notes", "", ...notes.map((n) => `- ${n}`));
   return `${out.join("\n")}\n`;
+}
+
+/** When dist/ was built, and how many provider/simulator/sdk sources are newer than that build. */
+function distAge(): string {
+  const built = (f: string) => fs.statSync(path.join(REPO_ROOT, "dist", f)).mtimeMs;
+  let oldest: number;
+  try {
+    oldest = Math.min(built("provider/index.js"), built("simulator/index.js"), built("sdk/index.js"));
+  } catch {
+    return "missing (run npm run build)";
+  }
+  let newer = 0;
+  for (const dir of ["provider", "simulator", "sdk"])
+    for (const f of fs.readdirSync(path.join(REPO_ROOT, dir), { recursive: true }) as string[])
+      if (f.endsWith(".ts") && fs.statSync(path.join(REPO_ROOT, dir, f)).mtimeMs > oldest) newer++;
+  return `built ${new Date(oldest).toISOString()}; ${newer} source file(s) changed since`;
 }
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
