@@ -87,6 +87,34 @@ describe("Vm provider against the simulator", () => {
   });
 });
 
+describe("Vm refresh economy", () => {
+  test("refreshing many VMs costs about one XenAPI call each (inventory cache), not a dozen", async () => {
+    const N = 20;
+    const created: Array<{ id: string; outs: Record<string, unknown> }> = [];
+    for (let i = 0; i < N; i++) {
+      const inputs = await checked("Vm", {
+        ...vmInputs,
+        nameLabel: `econ-${i}`,
+        ownershipKey: `econ-${i}`,
+        powerState: "Halted",
+      });
+      created.push(await providers.Vm.create({ ...inputs, __provider: "stub" }));
+    }
+    const metrics = async () => {
+      const res = await fetch(`${sim.controlUrl}/metrics`, {
+        headers: { authorization: `Bearer ${sim.controlToken}` },
+      });
+      return ((await res.json()) as { total: number }).total;
+    };
+    await providers.Vm.read!(created[0]!.id, created[0]!.outs); // primes the cache
+    const before = await metrics();
+    const reads = await Promise.all(created.map((c) => providers.Vm.read!(c.id, c.outs)));
+    const calls = (await metrics()) - before;
+    expect(reads.every((r, i) => r.id === created[i]!.id)).toBe(true);
+    expect(calls).toBeLessThanOrEqual(2 * N);
+  });
+});
+
 describe("Vm update against the simulator", () => {
   test("disks grow online, move SR live, get added; a NIC is hot-plugged; same VM, never restarted", async () => {
     const GiB = 1024 ** 3;
