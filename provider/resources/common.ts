@@ -27,11 +27,6 @@ export async function record(client: XenApiClient, cls: XenClass, ref: string): 
 /** Reads one record: straight from the pool, or from the inventory cache. */
 export type Reader = (cls: XenClass, ref: string) => Promise<Rec>;
 
-export const direct =
-  (client: XenApiClient): Reader =>
-  (cls, ref) =>
-    record(client, cls, ref);
-
 /** From the cache, falling back to a direct read for anything the cache has not seen. */
 export const cached =
   (inventory: Inventory, client: XenApiClient): Reader =>
@@ -39,7 +34,11 @@ export const cached =
     (inventory.get(cls, ref) as unknown as Rec | undefined) ?? record(client, cls, ref);
 
 const inventories = new Map<XenApiClient, Promise<Inventory>>();
-onClientsClosed(() => inventories.clear());
+const primed = new Map<XenApiClient, Inventory>();
+onClientsClosed(() => {
+  inventories.clear();
+  primed.clear();
+});
 
 /**
  * One inventory per pool in this provider process, brought up to date (an event.inject barrier) before each use,
@@ -51,7 +50,10 @@ export async function inventoryFor(url?: string): Promise<Inventory> {
   if (!inventory) {
     inventory = client.inventory();
     inventories.set(client, inventory);
-    inventory.catch(() => inventories.delete(client));
+    inventory.then(
+      (inv) => primed.set(client, inv),
+      () => inventories.delete(client),
+    );
     return inventory;
   }
   const inv = await inventory;
@@ -67,6 +69,15 @@ export async function resolveRef(
   what: string,
   filter: (r: Rec) => boolean = () => true,
 ): Promise<string> {
+  // Names rarely change: answer from the inventory when this process has one and it knows exactly one match.
+  const inventory = primed.get(client);
+  if (inventory) {
+    const matches = [...inventory.all(cls)].filter(([, r]) => {
+      const rec = r as unknown as Rec;
+      return (isUuid(nameOrUuid) ? rec.uuid === nameOrUuid : rec.name_label === nameOrUuid) && filter(rec);
+    });
+    if (matches.length === 1) return matches[0]![0];
+  }
   if (isUuid(nameOrUuid)) {
     try {
       return await client.getByUuid(cls, nameOrUuid);

@@ -11,7 +11,6 @@ import type { XenApiClient } from "../xenapi";
 import { isXenApiError } from "../xenapi";
 import {
   cached,
-  direct,
   inventoryFor,
   KeyedLimiter,
   OWNER_KEY,
@@ -417,9 +416,10 @@ async function execute(client: XenApiClient, ref: string, steps: VmStep[], news:
   }
 }
 
-async function findOwned(client: XenApiClient, owner: string): Promise<string | undefined> {
+async function findOwned(owner: string, url?: string): Promise<string | undefined> {
   if (!owner) return undefined;
-  const all = await client.getAllRecords("VM");
+  // The inventory is brought up to date first, so a VM tagged by an interrupted create is seen.
+  const all = (await inventoryFor(url)).all("VM");
   for (const [ref, vm] of all) {
     const rec = vm as unknown as Rec;
     if (map(rec, "other_config")[OWNER_KEY] === owner) return ref;
@@ -466,7 +466,7 @@ async function reconcile(
   }
   // With no `disks` the VM's disks are not managed (the template's stay as they are); with a list, every disk
   // of the VM is compared with it.
-  const actual = await observe(direct(client), ref, news, news.disks.length === 0 ? 0 : Number.MAX_SAFE_INTEGER);
+  const actual = await outputs(client, ref, news, news.disks.length === 0 ? 0 : Number.MAX_SAFE_INTEGER);
   const plan = planVm(actual, { ...news, allowRestart });
   if (plan.blocked) throw new Error(`${news.nameLabel}: ${plan.blocked}`);
   await perHost.run(actual.residentOn || UNPLACED, () => execute(client, ref, plan.steps, news, budget));
@@ -513,8 +513,10 @@ function toInputs(news: Record<string, unknown>): VmInputs {
   return rest as unknown as VmInputs;
 }
 
-async function outputs(client: XenApiClient, ref: string, news: VmInputs): Promise<VmState> {
-  return clean(await observe(direct(client), ref, news));
+/** The VM as it is now, read through the inventory cache brought up to date first (a few calls, not a dozen). */
+async function outputs(client: XenApiClient, ref: string, news: VmInputs, knownDisks?: number): Promise<VmState> {
+  const inventory = await inventoryFor(news.url);
+  return clean(await observe(cached(inventory, client), ref, news, knownDisks));
 }
 
 export const vmProvider: Provider = {
@@ -547,7 +549,7 @@ export const vmProvider: Provider = {
       ref = await client.getByUuid("VM", news.adopt);
       say(`xen:Vm ${news.nameLabel}: adopting existing VM ${news.adopt}`);
     } else {
-      ref = await findOwned(client, owner);
+      ref = await findOwned(owner, news.url);
       if (ref) say(`xen:Vm ${news.nameLabel}: resuming an earlier create (VM tagged ${owner})`);
     }
     if (ref && owner) {
@@ -615,10 +617,11 @@ export const vmProvider: Provider = {
       }
       const owner = olds.ownershipKey ?? "";
       const vdis: string[] = [];
-      for (const vbdRef of refs(await record(client, "VM", ref), "VBDs")) {
-        const vbd = await record(client, "VBD", vbdRef);
+      const read = cached(await inventoryFor(olds.url), client);
+      for (const vbdRef of refs(await read("VM", ref), "VBDs")) {
+        const vbd = await read("VBD", vbdRef);
         if (isNullRef(vbd.VDI)) continue;
-        const vdi = await record(client, "VDI", vbd.VDI as string);
+        const vdi = await read("VDI", vbd.VDI as string);
         // Only disks this stack created: never shared or template disks, nor those of an adopted VM.
         if (owner && map(vdi, "other_config")[OWNER_KEY] === owner && vdi.sharable !== true)
           vdis.push(vbd.VDI as string);

@@ -90,7 +90,7 @@ describe("Vm provider against the simulator", () => {
 describe("Vm refresh economy", () => {
   test("refreshing many VMs costs about one XenAPI call each (inventory cache), not a dozen", async () => {
     const N = 20;
-    const created: Array<{ id: string; outs: Record<string, unknown> }> = [];
+    const created: Array<{ id: string; outs?: Record<string, unknown> }> = [];
     for (let i = 0; i < N; i++) {
       const inputs = await checked("Vm", {
         ...vmInputs,
