@@ -28,6 +28,7 @@ import {
   metrics,
   oneLine,
   pooled,
+  rpc,
   runCase,
   saveText,
   Skip,
@@ -88,6 +89,8 @@ interface FaultKind {
   cause: RegExp;
   /** Child-process simulator (for kill -9) instead of an in-process one. */
   child?: boolean;
+  /** Phases this fault applies to (default all three). */
+  phases?: Phase[];
   /** Injects the fault for `phase`; may return a task that runs alongside the first `up`. */
   inject(chain: Chain, phase: Phase, restart: () => Promise<void>): Promise<(() => Promise<string>) | void>;
 }
@@ -115,6 +118,19 @@ const faultKinds: FaultKind[] = [
     cause: /ECONNRESET|socket hang up|connection|network/i,
     async inject(c) {
       for (const method of READS) await control(c.sim, "POST", "faults", { method, drop: true, rate: 0.2 });
+    },
+  },
+  {
+    key: "rate20x",
+    label: "20% of reads fail with a XenAPI error (13 read methods, whole first up)",
+    cause: /INTERNAL_ERROR/,
+    async inject(c) {
+      for (const method of READS)
+        await control(c.sim, "POST", "faults", {
+          method,
+          error: ["INTERNAL_ERROR", "injected read failure"],
+          rate: 0.2,
+        });
     },
   },
   {
@@ -173,6 +189,36 @@ const faultKinds: FaultKind[] = [
             return `killed during ${seen}`;
           }
           await sleep(25);
+        }
+        return "operation never reached: not killed";
+      };
+    },
+  },
+  {
+    key: "kill9-clone",
+    label: "simulator kill -9 the moment the clone exists, before it is tagged",
+    cause: /ECONNREFUSED|ECONNRESET|socket hang up|restarted|connection|network|SESSION_INVALID/i,
+    child: true,
+    phases: ["create"],
+    async inject(c, _phase, restart) {
+      // The riskiest moment for an orphan: the clone is committed, the provider has not tagged it yet.
+      const s = await rpc<string>(c.sim.url, "session.login_with_password", ["root", PASSWORD, "1.0", "reliability"]);
+      const before = (await rpc<string[]>(c.sim.url, "VM.get_all", [s])).length;
+      return async () => {
+        const until = Date.now() + 60_000;
+        while (Date.now() < until) {
+          let n: number;
+          try {
+            n = (await rpc<string[]>(c.sim.url, "VM.get_all", [s], 2000)).length;
+          } catch {
+            await sleep(20);
+            continue;
+          }
+          if (n > before) {
+            await restart();
+            return "killed as the clone appeared";
+          }
+          await sleep(5);
         }
         return "operation never reached: not killed";
       };
@@ -246,6 +292,14 @@ async function runPhase(ctx: RunContext, fk: FaultKind, c: Chain, phase: Phase, 
     if (fk.child) {
       check(duringNote.startsWith("killed"), `${duringNote}`);
       fired = duringNote;
+      if (fk.key === "kill9-clone") {
+        // Metrics belong to the restarted process: a tag call there means the kill came before the tag.
+        const m = await metrics(c.sim);
+        fired +=
+          (m["VM.add_to_other_config"]?.count ?? 0) > 0
+            ? ", tag sent after the restart"
+            : ", tag landed before the kill";
+      }
     } else {
       check(c.hits.length > 0, "the fault never fired (the phase did not call the faulted method)");
       fired = `fault fired ${c.hits.length}x`;
@@ -278,7 +332,8 @@ async function runPhase(ctx: RunContext, fk: FaultKind, c: Chain, phase: Phase, 
 }
 
 async function runChain(ctx: RunContext, fk: FaultKind): Promise<CaseResult[]> {
-  const wanted = PHASES.some((p) => ctx.selected(GROUP, `${p} / ${fk.label}`));
+  const phases = fk.phases ?? PHASES;
+  const wanted = phases.some((p) => ctx.selected(GROUP, `${p} / ${fk.label}`));
   if (!wanted) return [];
   const seed = caseSeed(ctx.runSeed, fk.key);
   let inproc: RunningSimulator | undefined;
@@ -330,7 +385,7 @@ async function runChain(ctx: RunContext, fk: FaultKind): Promise<CaseResult[]> {
     const baseline = new Set([...(await userVms(xen)).values()].map((v) => v.uuid));
     const chain: Chain = { sim, env, stack, xen, baseline, hits };
     const out: CaseResult[] = [];
-    for (const phase of PHASES) {
+    for (const phase of phases) {
       const r = await runPhase(ctx, fk, chain, phase, restart);
       if (r) out.push(r);
     }

@@ -28,7 +28,8 @@ import {
 
 const GROUP = "3 fuzzing";
 const PASSWORD = "rel-fuzz-root-pw-0d77";
-const REQUESTS = 3000;
+const REQUESTS = { "JSON-RPC": 3000, "XML-RPC": 1000 } as const;
+type Transport = keyof typeof REQUESTS;
 
 interface Answer {
   status: number;
@@ -110,7 +111,76 @@ function deep(n: number): string {
 
 interface Gen {
   kind: string;
+  /** XML-RPC on /RPC2 instead of JSON-RPC on /jsonrpc */
+  xml?: boolean;
   body: (rng: Rng, session: string) => Buffer;
+}
+
+function xmlCall(method: string, params: string[]): string {
+  const ps = params.map((v) => `<param><value>${v}</value></param>`).join("");
+  return `<?xml version="1.0"?><methodCall><methodName>${method}</methodName><params>${ps}</params></methodCall>`;
+}
+
+function xmlGens(): Gen[] {
+  const str = (x: string) => `<string>${x}</string>`;
+  return [
+    {
+      kind: "XML-RPC: bad XML",
+      xml: true,
+      body: (rng, session) => {
+        const valid = xmlCall("VM.get_all", [str(session)]);
+        return Buffer.from(
+          rng.pick([
+            valid.slice(0, rng.int(0, valid.length - 1)),
+            valid.replace("</methodName>", ""),
+            `${valid}<extra>`,
+            "<methodCall>",
+            "not xml at all",
+            `<methodCall><methodName>VM.get_all</methodName><params><param><value><weird>1</weird></value></param></params></methodCall>`,
+            `<methodCall><methodName>VM.get_all</methodName><params>${"<param><value><array><data>".repeat(200)}</params></methodCall>`,
+          ]),
+        );
+      },
+    },
+    {
+      kind: "XML-RPC: odd entities and unicode",
+      xml: true,
+      body: (rng, session) =>
+        Buffer.from(
+          xmlCall(rng.pick(["VM.get_by_name_label", "VM.get_record", "VM.nope", "constructor"]), [
+            str(session),
+            str(rng.pick(["&#x110000;", "&#99999999999;", "&#xD800;", "&#0;", "&bogus;", "\u202e", "🦀", "&#x1F980;"])),
+            str("one parameter too many"),
+          ]),
+        ),
+    },
+    {
+      kind: "XML-RPC: wrong types",
+      xml: true,
+      body: (rng, session) =>
+        Buffer.from(
+          xmlCall(rng.pick(["VM.set_name_label", "VM.start", "VDI.create", "pool.join"]), [
+            str(session),
+            rng.pick(["<int>1</int>", "<boolean>1</boolean>", "<array><data></data></array>", "<struct></struct>"]),
+            rng.pick([
+              "<struct><member><name>__proto__</name><value><string>x</string></value></member></struct>",
+              "<int>x</int>",
+              "<double>NaN</double>",
+            ]),
+          ]),
+        ),
+    },
+  ];
+}
+
+/** An XML-RPC Failure response, an HTTP 500 "XML-RPC parse error", or HTTP 413. */
+function wellFormedXmlError(a: Answer): string | undefined {
+  if (a.status === 413) return undefined;
+  if (a.status === 500 && /XML-RPC parse error/.test(a.body)) return undefined;
+  if (a.status !== 200) return `HTTP ${a.status}: ${oneLine(a.body, 80)}`;
+  if (!/<name>Status<\/name><value>(<string>)?Failure/.test(a.body) || !/ErrorDescription/.test(a.body))
+    return `not an XML-RPC Failure: ${oneLine(a.body, 80)}`;
+  return undefined;
 }
 
 function gens(methods: ReturnType<typeof buildRegistry>["methods"]): Gen[] {
@@ -194,7 +264,8 @@ function gens(methods: ReturnType<typeof buildRegistry>["methods"]): Gen[] {
           session,
           ...d.params.map((p) => (p.type === "any" ? wrongValue(rng, "ref:x") : wrongValue(rng, p.type))),
         ];
-        return s({ jsonrpc: "2.0", method: rng.bool(0.2) && d.async ? `Async.${d.name}` : d.name, params, id: "t" });
+        // Sync forms only: an Async.* call returns a task at once and reports argument errors in the task.
+        return s({ jsonrpc: "2.0", method: d.name, params, id: "t" });
       },
     },
     {
@@ -251,10 +322,11 @@ function wellFormedError(a: Answer): string | undefined {
   return undefined;
 }
 
-async function fuzzRpc(ctx: RunContext): Promise<CaseResult | undefined> {
-  const name = `${REQUESTS} malformed JSON-RPC requests to a simulator process`;
+async function fuzzRpc(ctx: RunContext, transport: Transport): Promise<CaseResult | undefined> {
+  const total = REQUESTS[transport];
+  const name = `${total} malformed ${transport} requests to a simulator process`;
   if (!ctx.selected(GROUP, name)) return undefined;
-  const seed = caseSeed(ctx.runSeed, "rpc-fuzz");
+  const seed = caseSeed(ctx.runSeed, `fuzz-${transport}`);
   return runCase(ctx, GROUP, name, seed, async () => {
     const rng = new Rng(seed);
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "rel-fuzz-"));
@@ -276,11 +348,11 @@ async function fuzzRpc(ctx: RunContext): Promise<CaseResult | undefined> {
       const session = (JSON.parse(login.body) as { result: string }).result;
       check(typeof session === "string" && session.startsWith("OpaqueRef:"), `login failed: ${login.body}`);
       const before = await checksum(sim);
-      const generators = gens(buildRegistry().methods);
+      const generators = transport === "XML-RPC" ? xmlGens() : gens(buildRegistry().methods);
       const byKind = new Map<string, number>();
       const bad: string[] = [];
       const badBodies: string[] = [];
-      const plan = Array.from({ length: REQUESTS }, (_, i) => {
+      const plan = Array.from({ length: total }, (_, i) => {
         // Huge and very deep bodies are costly: keep them to a few dozen.
         let g = rng.pick(generators);
         while ((g.kind === "huge body" || g.kind === "deeply nested") && !rng.bool(0.15)) g = rng.pick(generators);
@@ -293,13 +365,21 @@ async function fuzzRpc(ctx: RunContext): Promise<CaseResult | undefined> {
           byKind.set(p.g.kind, (byKind.get(p.g.kind) ?? 0) + 1);
           let problem: string | undefined;
           try {
-            problem = wellFormedError(await post(rpc, p.body));
+            problem = p.g.xml
+              ? wellFormedXmlError(await post(`${sim!.url}/RPC2`, p.body))
+              : wellFormedError(await post(rpc, p.body));
           } catch (e) {
             problem = `no answer (${(e as Error).message})`;
           }
           if (problem) {
             bad.push(
-              `#${p.i} ${p.g.kind}: ${problem} for ${oneLine(JSON.stringify(p.body.subarray(0, 90).toString("utf8")), 100)}`,
+              `#${p.i} ${p.g.kind}: ${problem} for ${oneLine(
+                p.body
+                  .subarray(0, 90)
+                  .toString("utf8")
+                  .replace(/[\s\S]/g, (ch) => (ch.charCodeAt(0) < 32 ? "?" : ch)),
+                100,
+              )}`,
             );
             badBodies.push(`#${p.i} ${p.g.kind}: ${problem}\n${p.body.subarray(0, 2000).toString("utf8")}\n`);
           }
@@ -313,16 +393,36 @@ async function fuzzRpc(ctx: RunContext): Promise<CaseResult | undefined> {
         .output()
         .split("\n")
         .filter((l) => /"level":"(error|fatal)"/.test(l));
-      if (bad.length) saveText("fuzz-rpc-bad-answers", badBodies.join("\n"));
-      check(bad.length === 0, `${bad.length} answers were not well-formed errors, e.g. ${bad.slice(0, 3).join(" | ")}`);
-      check(
-        internal.length === 0,
-        `${internal.length} internal errors logged, e.g. ${oneLine(internal[0] ?? "", 160)}`,
+      if (bad.length) saveText(`fuzz-${transport}-bad-answers`, badBodies.join("\n"));
+      // The simulator's own account of what blew up: distinct exception messages.
+      const exceptions = [
+        ...new Set(internal.map((l) => (JSON.parse(l) as { error?: string; msg?: string }).error ?? l)),
+      ];
+      // One example per distinct (kind, problem), so that different causes all show.
+      const distinct = new Map<string, string>();
+      for (const b of bad) {
+        const key = b.replace(/^#\d+ /, "").slice(0, 60);
+        if (!distinct.has(key)) distinct.set(key, b);
+      }
+      const problems: string[] = [];
+      if (bad.length)
+        problems.push(
+          `${bad.length} of ${total} answers were not well-formed errors${exceptions.length ? ` (simulator exceptions: ${exceptions.slice(0, 4).join("; ")})` : ""}; e.g. ${[...distinct.values()].slice(0, 2).join(" | ")}`,
+        );
+      else if (internal.length) problems.push(`${internal.length} internal errors logged: ${exceptions.join("; ")}`);
+      problems.push(
+        before === after
+          ? "no crash, state checksum unchanged"
+          : `state checksum changed: ${before.slice(0, 12)} -> ${after.slice(0, 12)}`,
       );
-      check(before === after, `state checksum changed: ${before.slice(0, 12)} -> ${after.slice(0, 12)}`);
+      check(
+        problems.length === 1 && before === after,
+        problems.join("; "),
+        before === after ? "none (checksum unchanged)" : "state changed",
+      );
       const kinds = [...byKind].map(([k, n]) => `${k} ${n}`).join(", ");
       return {
-        detail: `0 crashes, ${REQUESTS} well-formed errors, checksum unchanged (${after.slice(0, 12)}); ${kinds}`,
+        detail: `0 crashes, ${total} well-formed errors, checksum unchanged (${after.slice(0, 12)}); ${kinds}`,
         leftovers: "none",
       };
     } finally {
@@ -457,7 +557,8 @@ async function fuzzCheck(ctx: RunContext, type: "Vm" | "Host" | "Pool", n: numbe
 export async function runFuzz(ctx: RunContext): Promise<CaseResult[]> {
   const out: CaseResult[] = [];
   for (const r of [
-    await fuzzRpc(ctx),
+    await fuzzRpc(ctx, "JSON-RPC"),
+    await fuzzRpc(ctx, "XML-RPC"),
     await fuzzCheck(ctx, "Vm", 5000),
     await fuzzCheck(ctx, "Host", 2000),
     await fuzzCheck(ctx, "Pool", 2000),

@@ -303,6 +303,7 @@ export function errorSummary(err: unknown): string {
       ? 3
       : 0) +
     (/error:/.test(l) ? 1 : 0) -
+    (/pulumi:pulumi:Stack/.test(l) ? 2 : 0) -
     (/error occurred|update failed|preview failed|^at |code: \d+|stderr:|stdout:|Resource monitor/i.test(l) ? 6 : 0);
   const lines = text
     .split("\n")

@@ -53,6 +53,12 @@ function render(results: CaseResult[], runSeed: number, started: Date, ms: numbe
     "state (orphans), VMs sharing a name (duplicates), state entries without a VM, disks tagged by a stack but",
     "attached to no VM.",
     "",
+    "Groups: (1) faults injected into the first `up` of a create, an update needing a restart, and a delete of",
+    "one VM; a second `up` runs when the first failed; then leftovers and a no-change `preview` are checked.",
+    "(2) 50 VMs at once on a pool that holds fewer. (3) seeded malformed requests to a simulator process, and",
+    "random inputs to every resource's check(). (4) kill -9 of a simulator process during a burst of",
+    "mutations. (5) RBAC, TLS, control-plane token, slowed failed logins, secrets in outputs.",
+    "",
     "| # | Group | Case | Outcome | Leftovers | Seed | Time | Detail |",
     "|---|---|---|---|---|---|---|---|",
     ...results.map(
