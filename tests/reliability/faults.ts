@@ -70,6 +70,10 @@ const READS = [
   "VM.get_all_records",
   "pool.get_all",
   "pool.get_default_SR",
+  "event.from",
+  "task.get_record",
+  "VBD.get_all_records",
+  "VDI.get_all_records",
 ];
 
 interface Chain {
@@ -114,7 +118,7 @@ const faultKinds: FaultKind[] = [
   },
   {
     key: "rate20",
-    label: "20% of reads dropped (13 read methods, whole first up)",
+    label: "20% of reads dropped (17 read methods, whole first up)",
     cause: /ECONNRESET|socket hang up|connection|network/i,
     async inject(c) {
       for (const method of READS) await control(c.sim, "POST", "faults", { method, drop: true, rate: 0.2 });
@@ -122,7 +126,7 @@ const faultKinds: FaultKind[] = [
   },
   {
     key: "rate20x",
-    label: "20% of reads fail with a XenAPI error (13 read methods, whole first up)",
+    label: "20% of reads fail with a XenAPI error (17 read methods, whole first up)",
     cause: /INTERNAL_ERROR/,
     async inject(c) {
       for (const method of READS)
@@ -301,6 +305,9 @@ async function runPhase(ctx: RunContext, fk: FaultKind, c: Chain, phase: Phase, 
             : ", tag landed before the kill";
       }
     } else {
+      // A rate fault may by chance not fire over a short phase: inconclusive, reported as skipped (never as passed).
+      if (c.hits.length === 0 && fk.key.startsWith("rate"))
+        throw new Skip(`inconclusive: the 20% fault did not fire in this phase (${first}); replay with another seed`);
       check(c.hits.length > 0, "the fault never fired (the phase did not call the faulted method)");
       fired = `fault fired ${c.hits.length}x`;
     }
