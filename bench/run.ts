@@ -8,7 +8,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Row, Series, machine, markdown, svgChart } from "./lib/report";
+import { Row, Series, distAge, machine, markdown, svgChart } from "./lib/report";
 import { BENCH_DIR, log, removeCompiledChildren } from "./lib/util";
 import { apiEconomyBench } from "./suites/api-economy";
 import { engineBench } from "./suites/engine";
@@ -82,6 +82,12 @@ async function main(): Promise<void> {
     notes.push(...r.notes);
     series.push(...r.series);
   }
+  const distAtEnd = distAge();
+  if (distAtEnd.split(";")[0] !== meta["dist/ (compiled provider and simulator)"]!.split(";")[0])
+    notes.unshift(
+      `dist/ was rebuilt while this run was going (${distAtEnd.split(";")[0]}): figures measured before and after that ` +
+        `use different builds of the provider and simulator.`,
+    );
   meta["load average (1/5/15 min)"] =
     `${loadAtStart} at the start, ${load()} at the end (other work on the machine moves both sides of each ratio)`;
   meta["variant"] =

@@ -72,7 +72,7 @@ export function markdown(title: string, rows: Row[], meta: Record<string, string
 }
 
 /** When dist/ was built, and how many provider/simulator/sdk sources are newer than that build. */
-function distAge(): string {
+export function distAge(): string {
   const built = (f: string) => fs.statSync(path.join(REPO_ROOT, "dist", f)).mtimeMs;
   let oldest: number;
   try {

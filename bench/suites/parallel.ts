@@ -1,8 +1,9 @@
 /**
  * Parallel efficiency: `pulumi up --parallel P` of N xen.Vm with the simulator's operation durations switched
- * on (scaled), against the ideal: the no-op floor of the same N at the same P (measured in the same run) plus
- * ceil(N / P) batches of one VM's simulated create time (VM.clone + VM.provision + VM.start, the timed steps a
- * create runs one after the other, taken from the simulator's duration table at that scale).
+ * on (scaled), against the ideal of issue 6: ceil(N / P) batches of one VM's simulated create time (VM.clone +
+ * VM.provision + VM.start, the timed steps a create runs one after the other, from the simulator's duration
+ * table at that scale). The no-op floor of the same N at the same P is measured in the same run and reported
+ * beside it, with the ratio against floor + batches.
  */
 import { Row } from "../lib/report";
 import { engineEnv, fixture, startSimChild, timed } from "../lib/stackenv";
@@ -24,6 +25,10 @@ export async function parallelBench(o: ParallelBenchOptions): Promise<{ rows: Ro
   const ratios: number[] = [];
   const vmMs: number[] = [];
   const idealMs: number[] = [];
+  const floorMs: number[] = [];
+  const lenient: number[] = [];
+  const calls: number[] = [];
+  const errors: number[] = [];
   let perVm = 0;
   try {
     const { durations } = (await sim.control("GET", "/durations")) as { durations: Record<string, number> };
@@ -34,19 +39,26 @@ export async function parallelBench(o: ParallelBenchOptions): Promise<{ rows: Ro
       await sim.control("POST", "/reset");
       await sim.control("POST", "/time-scale", { scale: o.scale });
       const vms = await env.openStack(fixture("vms"), { config });
+      await sim.control("POST", "/metrics/reset");
       const up = await timed(() => env.up(vms, { parallel: o.parallel }));
+      const m = await sim.metrics();
+      calls.push(m.total);
+      errors.push(Object.values(m.calls).reduce((a, c) => a + c.errors, 0));
       await sim.control("POST", "/time-scale", { scale: 0 });
       await env.destroy(vms);
       const noop = await env.openStack(fixture("noop"), { config });
       const floor = await timed(() => env.up(noop, { parallel: o.parallel }));
       await env.destroy(noop);
       env.log.clear();
-      const ideal = floor.ms + batches * perVm;
+      // The issue's ideal: batches x one VM's simulated create. The no-op floor is reported beside it.
+      const ideal = batches * perVm;
       vmMs.push(up.ms);
       idealMs.push(ideal);
+      floorMs.push(floor.ms);
       ratios.push(up.ms / ideal);
+      lenient.push(up.ms / (ideal + floor.ms));
       log(
-        `parallel run ${r + 1}: up ${fmt(up.ms / 1000)} s, ideal ${fmt(ideal / 1000)} s (floor ${fmt(floor.ms / 1000)} s + ${batches} x ${fmt(perVm / 1000)} s)`,
+        `parallel run ${r + 1}: up ${fmt(up.ms / 1000)} s, ideal ${batches} x ${fmt(perVm / 1000)} s, no-op floor ${fmt(floor.ms / 1000)} s`,
       );
     }
   } finally {
@@ -60,15 +72,17 @@ export async function parallelBench(o: ParallelBenchOptions): Promise<{ rows: Ro
         section,
         name: "pulumi up wall time / ideal",
         measured: `${fmt(median(vmMs) / 1000)} s`,
-        baseline: `ideal ${fmt(median(idealMs) / 1000)} s = no-op floor + ${Math.ceil(o.n / o.parallel)} batches x ${fmt(perVm / 1000)} s`,
+        baseline: `ideal ${fmt(median(idealMs) / 1000)} s = ${Math.ceil(o.n / o.parallel)} batches x ${fmt(perVm / 1000)} s (no-op floor at the same --parallel: ${fmt(median(floorMs) / 1000)} s)`,
         ratio: median(ratios),
         target: "<= 1.25",
       },
     ],
     notes: [
       `Parallel efficiency: one VM's simulated create is ${CREATE_STEPS.join(" + ")} from the simulator's duration table ` +
-        `x scale ${o.scale} = ${fmt(perVm / 1000)} s; the floor is pulumi up of ${o.n} no-op resources at the same --parallel ` +
-        `in the same run; destroys run at time scale 0 and are not timed.`,
+        `x scale ${o.scale} = ${fmt(perVm / 1000)} s. The ratio is the issue's (wall time of the whole pulumi up, CLI start-up ` +
+        `included, / batches x that); against the more lenient ideal of no-op floor + batches x that it is ` +
+        `${fmt(median(lenient))}. The floor is pulumi up of ${o.n} no-op resources at the same --parallel in the same run; destroys run at time scale 0 and are not timed. XenAPI calls during the timed up (median): ` +
+        `${fmt(median(calls) / o.n)} per VM, ${median(errors)} failed calls in all.`,
     ],
   };
 }
