@@ -15,6 +15,7 @@ import { registerStorage } from "./models/methods/storage";
 import { registerTaskEvent } from "./models/methods/task_event";
 import { registerVm } from "./models/methods/vm";
 import { seedDatacenter } from "./models/seed";
+import { Ids } from "./ids";
 import { SqliteStore } from "./persist";
 import { CallResult, Dispatcher } from "./server/dispatch";
 
@@ -137,6 +138,8 @@ export class SimulatorCore {
         });
       for (const obj of s.load()) e.db.load(obj);
       e.db.gen = Math.max(e.db.gen, Number(s.getMeta("gen") ?? 0));
+      // A seed makes fresh state reproducible; replaying it over stored state would hand out refs that exist.
+      if (o.seed !== undefined) e.ids = new Ids();
       e.db.persister = s;
       this.recoverAfterRestart();
       o.log({ level: "info", msg: "state loaded", objects: stored, dataDir: o.dataDir });
@@ -204,7 +207,7 @@ export class SimulatorCore {
     ms: number;
     result: CallResult | { ok: false; error: string };
   }): void {
-    const secret = SECRET_PARAMS[entry.method] ?? [];
+    const secret = Object.hasOwn(SECRET_PARAMS, entry.method) ? SECRET_PARAMS[entry.method]! : [];
     const params = entry.params.map((p, i) => (secret.includes(i) ? "******" : p));
     const r = entry.result;
     const outcome = r.ok

@@ -21,7 +21,9 @@ function decode(s: string): string {
     if (e === "amp") return "&";
     if (e === "quot") return '"';
     if (e === "apos") return "'";
-    return String.fromCodePoint(e.startsWith("#x") ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
+    const code = e.startsWith("#x") ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
+    if (!(code >= 0 && code <= 0x10ffff)) throw new XmlMalformed(`character reference &${e}; is out of range`);
+    return String.fromCodePoint(code);
   });
 }
 
