@@ -3,6 +3,7 @@
  * serialized provider nor stored in state: environment variables override the stack config given to configure().
  */
 import * as fs from "fs";
+import { parseDuration } from "./units";
 import { XenApiClient } from "./xenapi";
 
 export interface ConnectionSettings {
@@ -13,6 +14,8 @@ export interface ConnectionSettings {
   /** Pinned SHA-256 fingerprint(s) of the host certificate: XAPI hosts ship self-signed certificates. */
   fingerprint?: string;
   insecure?: boolean;
+  /** Per-call HTTP timeout in ms (xen:timeout / XEN_TIMEOUT, e.g. "30s"); long operations run as tasks. */
+  timeoutMs?: number;
 }
 
 /** What `configure()` receives: the whole stack config, namespaced keys (`xen:url`). */
@@ -33,8 +36,18 @@ export function configureFrom(config: ConfigSource): void {
     password: get("password"),
     caCert: get("caCert"),
     fingerprint: get("fingerprint"),
+    timeoutMs: parseTimeout(get("timeout"), "xen:timeout"),
     insecure: get("insecure") === "true",
   };
+}
+
+function parseTimeout(value: string | undefined, name: string): number | undefined {
+  if (!value) return undefined;
+  try {
+    return parseDuration(/^\d+(\.\d+)?$/.test(value) ? Number(value) : value);
+  } catch (e) {
+    throw new Error(`${name}: ${(e as Error).message}`);
+  }
 }
 
 /** A PEM given inline or as a path to a file. */
@@ -69,6 +82,7 @@ export function resolveConnection(urlOverride?: string, env: NodeJS.ProcessEnv =
     password,
     caCert: readPem(env.XEN_CA_CERT || stackConfig.caCert),
     fingerprint: env.XEN_FINGERPRINT || stackConfig.fingerprint,
+    timeoutMs: parseTimeout(env.XEN_TIMEOUT, "XEN_TIMEOUT") ?? stackConfig.timeoutMs,
     insecure: insecureEnv !== undefined ? insecureEnv === "true" || insecureEnv === "1" : stackConfig.insecure,
   };
 }
@@ -87,6 +101,7 @@ export function clientFor(urlOverride?: string): XenApiClient {
       password: c.password,
       ...(c.caCert ? { caCert: c.caCert } : {}),
       ...(c.fingerprint ? { fingerprint: c.fingerprint } : {}),
+      ...(c.timeoutMs ? { timeoutMs: c.timeoutMs } : {}),
       ...(c.insecure ? { insecure: true } : {}),
     });
     clients.set(key, client);
@@ -119,6 +134,7 @@ export function clientForHost(address: string, poolUrl?: string): XenApiClient {
     password: c.password,
     ...(c.caCert ? { caCert: c.caCert } : {}),
     ...(c.fingerprint ? { fingerprint: c.fingerprint } : {}),
+    ...(c.timeoutMs ? { timeoutMs: c.timeoutMs } : {}),
     ...(c.insecure ? { insecure: true } : {}),
   });
 }

@@ -27,6 +27,15 @@ describe("resolveConnection", () => {
     });
   });
 
+  test("the per-call timeout takes seconds or a duration", () => {
+    configureFrom(config({ "xen:url": "https://h", "xen:password": "p", "xen:timeout": "2m" }));
+    expect(resolveConnection(undefined, {}).timeoutMs).toBe(120_000);
+    expect(resolveConnection(undefined, { XEN_TIMEOUT: "5" }).timeoutMs).toBe(5_000);
+    expect(() => resolveConnection(undefined, { XEN_TIMEOUT: "soon" })).toThrow(
+      /XEN_TIMEOUT: "soon" is not a duration/,
+    );
+  });
+
   test("a resource's url addresses another pool unless XEN_URL pins one", () => {
     configureFrom(config({ "xen:url": "https://10.0.0.1", "xen:password": "pw" }));
     expect(resolveConnection("https://10.1.0.1", {}).url).toBe("https://10.1.0.1");
