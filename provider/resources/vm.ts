@@ -422,9 +422,17 @@ async function findOwned(owner: string, url?: string): Promise<string | undefine
   const all = (await inventoryFor(url)).all("VM");
   for (const [ref, vm] of all) {
     const rec = vm as unknown as Rec;
-    if (map(rec, "other_config")[OWNER_KEY] === owner) return ref;
+    if (map(rec, "other_config")[OWNER_KEY] === owner || rec.name_label === cloneName(owner)) return ref;
   }
   return undefined;
+}
+
+/**
+ * The name a clone carries until it is tagged and renamed: were the answer to VM.clone lost (timeout, crash),
+ * the next attempt still finds the clone by this name instead of making a second one.
+ */
+function cloneName(owner: string): string {
+  return `pulumi-xen creating ${owner}`;
 }
 
 async function waitForIp(client: XenApiClient, ref: string, budgetMs: number, name: string): Promise<void> {
@@ -483,14 +491,17 @@ async function cloneFromTemplate(client: XenApiClient, news: VmInputs, owner: st
       `disks[0].size ${formatSize(news.disks[0].size)} is smaller than the boot disk of template "${news.template}" (${formatSize(bootSize)}); disks cannot shrink`,
     );
   }
-  const ref = await client.callAsync("VM.clone", [template, news.nameLabel], { deadlineMs: deadline(news, "create") });
+  const name = owner ? cloneName(owner) : news.nameLabel;
+  const ref = await client.callAsync("VM.clone", [template, name], { deadlineMs: deadline(news, "create") });
   try {
+    // Tagged first, then renamed: at every moment the clone can be found again.
     if (owner) await client.call("VM.add_to_other_config", [ref, OWNER_KEY, owner]);
   } catch (e) {
     // Untagged, the clone could not be found again: remove it rather than leave an orphan.
     await client.call("VM.destroy", [ref]).catch(() => undefined);
     throw e;
   }
+  if (owner) await client.call("VM.set_name_label", [ref, news.nameLabel]);
   return ref;
 }
 

@@ -58,6 +58,33 @@ describe("Vm provider against the simulator", () => {
     expect(first.outs).toMatchObject({ disks: [], diskUuids: [] });
   });
 
+  test("a clone whose answer was lost (timeout) is found again by the next create: no orphan, no duplicate", async () => {
+    process.env.XEN_TIMEOUT = "1";
+    await closeClients(); // clients are rebuilt with the 1 s per-call timeout
+    try {
+      const inputs = await checked("Vm", { ...vmInputs, nameLabel: "lost-answer", ownershipKey: "k-lost" });
+      const fault = { method: "Async.VM.clone", latencyMs: 2500, count: 1 };
+      const res = await fetch(`${sim.controlUrl}/faults`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${sim.controlToken}`, "content-type": "application/json" },
+        body: JSON.stringify(fault),
+      });
+      expect(res.status).toBe(200);
+      await expect(providers.Vm.create({ ...inputs, __provider: "stub" })).rejects.toThrow(
+        /VM\.clone.*(timeout|within)/is,
+      );
+      await new Promise((r) => setTimeout(r, 3000)); // the host finishes the clone nobody heard about
+      const created = await providers.Vm.create({ ...inputs, __provider: "stub" });
+      const mine = [...(await xen.getAllRecords("VM")).values()].filter(
+        (v) => v.name_label === "lost-answer" || String(v.name_label).includes("k-lost"),
+      );
+      expect(mine.map((v) => v.uuid)).toEqual([created.id]);
+    } finally {
+      delete process.env.XEN_TIMEOUT;
+      await closeClients();
+    }
+  });
+
   test("read of a VM deleted out of band returns no id; delete of a gone VM succeeds", async () => {
     const inputs = await checked("Vm", { ...vmInputs, nameLabel: "direct-2", ownershipKey: "k2" });
     const { id, outs } = await providers.Vm.create({ ...inputs, __provider: "stub" });
