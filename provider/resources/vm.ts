@@ -481,7 +481,10 @@ async function reconcile(
   if (news.waitForIp && news.powerState === "Running") await waitForIp(client, ref, budget, news.nameLabel);
 }
 
-/** Clones the template and tags the clone at once, so that nothing untagged can be left behind. */
+/**
+ * Clones the template under a name derived from the ownership key, tags the clone, then gives it its name: a
+ * retried create finds it by the tag, or by that name if the answer to the clone itself was lost.
+ */
 async function cloneFromTemplate(client: XenApiClient, news: VmInputs, owner: string): Promise<string> {
   const template = await resolveRef(client, "VM", news.template, "template", (r) => r.is_a_template === true);
   const tpl = await record(client, "VM", template);
@@ -494,10 +497,9 @@ async function cloneFromTemplate(client: XenApiClient, news: VmInputs, owner: st
   const name = owner ? cloneName(owner) : news.nameLabel;
   const ref = await client.callAsync("VM.clone", [template, name], { deadlineMs: deadline(news, "create") });
   try {
-    // Tagged first, then renamed: at every moment the clone can be found again.
     if (owner) await client.call("VM.add_to_other_config", [ref, OWNER_KEY, owner]);
   } catch (e) {
-    // Untagged, the clone could not be found again: remove it rather than leave an orphan.
+    // Tagging failed: remove the fresh clone rather than leave it behind.
     await client.call("VM.destroy", [ref]).catch(() => undefined);
     throw e;
   }
