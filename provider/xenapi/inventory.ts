@@ -5,7 +5,7 @@
  * Only the loop mutates the cache (re-primes included), so an old event batch can never overwrite a newer prime.
  */
 import { isTransportError, isXenApiError } from "./errors";
-import { parseRecord, xenClassFromWire, type XenClass, type XenRecord, describeIssues } from "./records";
+import { XEN_CLASSES, parseRecord, xenClassFromWire, type XenClass, type XenRecord, describeIssues } from "./records";
 import { backoffDelay } from "./retry";
 import { xapiFloat } from "./transport";
 import { sleep } from "./waiter";
@@ -33,21 +33,9 @@ interface InternalOptions extends InventoryOptions {
 }
 
 /** Classes cached when none are given: everything but tasks and messages (which only grow). */
-export const DEFAULT_INVENTORY_CLASSES: readonly XenClass[] = [
-  "pool",
-  "host",
-  "host_metrics",
-  "VM",
-  "VM_metrics",
-  "VM_guest_metrics",
-  "VBD",
-  "VDI",
-  "SR",
-  "PBD",
-  "network",
-  "VIF",
-  "PIF",
-];
+export const DEFAULT_INVENTORY_CLASSES: readonly XenClass[] = XEN_CLASSES.filter(
+  (c) => c !== "task" && c !== "message",
+);
 
 /** Codes that mean our token is useless and the cache must be rebuilt. */
 const REPRIME_CODES = new Set(["EVENTS_LOST", "EVENT_FROM_TOKEN_PARSE_FAILURE", "SESSION_NOT_REGISTERED"]);
