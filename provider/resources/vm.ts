@@ -78,12 +78,7 @@ async function observe(reader: Reader, ref: string, desired: VmInputs, knownDisk
   // Keys the program does not manage are not drift.
   for (const k of Object.keys(otherConfig)) if (!(k in desired.otherConfig)) delete otherConfig[k];
 
-  const vbds: Rec[] = [];
-  for (const vbdRef of refs(vm, "VBDs")) {
-    const vbd = await reader("VBD", vbdRef);
-    if (str(vbd, "type") === "Disk" && !isNullRef(vbd.VDI)) vbds.push({ ...vbd, _ref: vbdRef });
-  }
-  vbds.sort((a, b) => Number(str(a, "userdevice")) - Number(str(b, "userdevice")));
+  const vbds = (await diskVbds(reader, vm)).map((d) => d.vbd);
   const managedDisks = knownDisks ?? desired.disks.length;
   const disks: VmState["disks"] = [];
   const diskUuids: string[] = [];
@@ -278,20 +273,24 @@ async function createDisk(
   if (str(vm, "power_state") === "Running") await client.callAsync("VBD.plug", [vbd]);
 }
 
+/** The VM's disks (not CDs, not empty drives) in userdevice order: what `disks[i]` refers to. */
+async function diskVbds(reader: Reader, vm: Rec): Promise<Array<{ ref: string; vbd: Rec }>> {
+  const disks: Array<{ ref: string; vbd: Rec }> = [];
+  for (const ref of refs(vm, "VBDs")) {
+    const vbd = await reader("VBD", ref);
+    if (str(vbd, "type") === "Disk" && !isNullRef(vbd.VDI)) disks.push({ ref, vbd });
+  }
+  return disks.sort((a, b) => Number(str(a.vbd, "userdevice")) - Number(str(b.vbd, "userdevice")));
+}
+
 async function vbdAt(
   client: XenApiClient,
   ref: string,
   index: number,
 ): Promise<{ vbd: string; vdi: string } | undefined> {
-  const vm = await record(client, "VM", ref);
-  const disks: Array<{ vbd: string; vdi: string; device: number }> = [];
-  for (const vbdRef of refs(vm, "VBDs")) {
-    const vbd = await record(client, "VBD", vbdRef);
-    if (str(vbd, "type") === "Disk" && !isNullRef(vbd.VDI))
-      disks.push({ vbd: vbdRef, vdi: vbd.VDI as string, device: Number(str(vbd, "userdevice")) });
-  }
-  disks.sort((a, b) => a.device - b.device);
-  return disks[index];
+  const read: Reader = (cls, r) => record(client, cls, r);
+  const disk = (await diskVbds(read, await read("VM", ref)))[index];
+  return disk && { vbd: disk.ref, vdi: disk.vbd.VDI as string };
 }
 
 async function execute(client: XenApiClient, ref: string, steps: VmStep[], news: VmInputs, budgetMs: number) {
