@@ -149,7 +149,8 @@ export const hostInputSchema = z
     ejectOnDelete: z.boolean().default(false),
     url,
   })
-  .strict();
+  .strict()
+  .transform((host) => ({ ...host, tags: [...host.tags].sort() }));
 export type HostInputs = z.output<typeof hostInputSchema>;
 
 function containsUnknown(value: unknown): boolean {

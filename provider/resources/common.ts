@@ -11,6 +11,12 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 export const isUuid = (s: string) => UUID_RE.test(s);
 export const isNullRef = (r: unknown): boolean => r === null || r === undefined || r === "" || r === NULL_REF;
 
+/** Checked inputs as the provider methods receive them, without the engine's `__provider` key. */
+export function inputsOf<T>(news: Record<string, unknown>): T {
+  const { __provider: _provider, ...rest } = news;
+  return rest as unknown as T;
+}
+
 /** The loosely typed view of a record used here; the client validates the fields it relies on. */
 export type Rec = Record<string, unknown> & { uuid: string; name_label?: string };
 

@@ -9,7 +9,7 @@ import { checkInputs, hostInputSchema, type HostInputs } from "../schema";
 import { formatSize } from "../units";
 import type { XenApiClient } from "../xenapi";
 import { isXenApiError } from "../xenapi";
-import { isGone, map, num, readResult, record, refOrGone, refs, say, str } from "./common";
+import { inputsOf, isGone, map, num, readResult, record, refOrGone, refs, say, str } from "./common";
 
 export const HOST_OUTPUT_KEYS = [
   "uuid",
@@ -139,18 +139,12 @@ async function observe(client: XenApiClient, ref: string, desired: HostInputs): 
   ) as HostState;
 }
 
-const strip = (news: Record<string, unknown>) => {
-  const { __provider: _p, ...rest } = news;
-  return { ...(rest as unknown as HostInputs), tags: [...((rest.tags as string[]) ?? [])].sort() };
-};
-
 export const hostProvider: dynamic.ResourceProvider = {
   async configure(req) {
     configureFrom(req.config);
   },
   async check(_olds, news) {
     const r = checkInputs(hostInputSchema, news, HOST_OUTPUT_KEYS);
-    if (r.inputs && Array.isArray(r.inputs.tags)) r.inputs.tags = [...(r.inputs.tags as string[])].sort();
     return r.failures.length > 0 ? { failures: r.failures } : { inputs: r.inputs };
   },
   async diff(_id, olds, news) {
@@ -168,7 +162,7 @@ export const hostProvider: dynamic.ResourceProvider = {
     return { changes: plan.changed.length > 0, replaces: plan.replaces };
   },
   async create(inputs) {
-    const news = strip(inputs);
+    const news = inputsOf<HostInputs>(inputs);
     const client = clientFor(news.url);
     const ref = (await findByAddress(client, news.address)) ?? (await join(client, news.address, news.url));
     await apply(client, ref, news);
@@ -183,7 +177,7 @@ export const hostProvider: dynamic.ResourceProvider = {
     return readResult(id, await observe(client, ref, olds), HOST_OUTPUT_KEYS);
   },
   async update(id, _olds, newsRaw) {
-    const news = strip(newsRaw);
+    const news = inputsOf<HostInputs>(newsRaw);
     const client = clientFor(news.url);
     const ref = await client.getByUuid("host", id);
     await apply(client, ref, news);

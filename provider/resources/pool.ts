@@ -4,7 +4,7 @@ import { clientFor, configureFrom } from "../connection";
 import { POOL_INPUT_KEYS, POOL_REPLACE_KEYS, planByKeys } from "../plan/simple";
 import { checkInputs, poolInputSchema, type PoolInputs } from "../schema";
 import type { XenApiClient } from "../xenapi";
-import { isNullRef, map, num, readResult, record, refs, resolveRef, sameForm, say, str } from "./common";
+import { inputsOf, isNullRef, map, num, readResult, record, refs, resolveRef, sameForm, say, str } from "./common";
 
 export const POOL_OUTPUT_KEYS = ["uuid", "masterUuid", "hostUuids"] as const;
 export type PoolState = PoolInputs & { uuid: string; masterUuid: string; hostUuids: string[] };
@@ -93,11 +93,6 @@ async function apply(client: XenApiClient, ref: string, news: PoolInputs, olds?:
   }
 }
 
-const strip = (news: Record<string, unknown>) => {
-  const { __provider: _p, ...rest } = news;
-  return rest as unknown as PoolInputs;
-};
-
 export const poolProvider: dynamic.ResourceProvider = {
   async configure(req) {
     configureFrom(req.config);
@@ -115,7 +110,7 @@ export const poolProvider: dynamic.ResourceProvider = {
     return { changes: plan.changed.length > 0, replaces: plan.replaces };
   },
   async create(inputs) {
-    const news = strip(inputs);
+    const news = inputsOf<PoolInputs>(inputs);
     const client = clientFor(news.url);
     const ref = await poolRef(client);
     await apply(client, ref, news);
@@ -131,7 +126,7 @@ export const poolProvider: dynamic.ResourceProvider = {
     return readResult(id, outs, POOL_OUTPUT_KEYS);
   },
   async update(_id, olds, newsRaw) {
-    const news = strip(newsRaw);
+    const news = inputsOf<PoolInputs>(newsRaw);
     const client = clientFor(news.url);
     const ref = await poolRef(client);
     await apply(client, ref, news, olds as PoolState);

@@ -11,6 +11,7 @@ import type { XenApiClient } from "../xenapi";
 import { isXenApiError } from "../xenapi";
 import {
   cached,
+  inputsOf,
   inventoryFor,
   KeyedLimiter,
   OWNER_KEY,
@@ -520,11 +521,6 @@ function asState(olds: Record<string, unknown>): VmState {
   };
 }
 
-function toInputs(news: Record<string, unknown>): VmInputs {
-  const { __provider: _p, ...rest } = news;
-  return rest as unknown as VmInputs;
-}
-
 /** The VM as it is now, read through the inventory cache brought up to date first (a few calls, not a dozen). */
 async function outputs(client: XenApiClient, ref: string, news: VmInputs, knownDisks?: number): Promise<VmState> {
   const inventory = await inventoryFor(news.url);
@@ -542,7 +538,7 @@ export const vmProvider: Provider = {
   },
 
   async diff(_id, olds, news) {
-    const plan = planVm(asState(olds), toInputs(news));
+    const plan = planVm(asState(olds), inputsOf<VmInputs>(news));
     if (plan.blocked) throw new Error(`xen:Vm ${(news.nameLabel as string) ?? ""}: ${plan.blocked}`);
     for (const line of describePlan(String(news.nameLabel ?? olds.nameLabel), plan)) say(line);
     return {
@@ -553,7 +549,7 @@ export const vmProvider: Provider = {
   },
 
   async create(inputs) {
-    const news = toInputs(inputs);
+    const news = inputsOf<VmInputs>(inputs);
     const client = clientFor(news.url);
     const owner = news.ownershipKey ?? "";
     let ref: string | undefined;
@@ -596,7 +592,7 @@ export const vmProvider: Provider = {
   },
 
   async update(id, _olds, newsRaw) {
-    const news = toInputs(newsRaw);
+    const news = inputsOf<VmInputs>(newsRaw);
     const client = clientFor(news.url);
     const ref = await client.getByUuid("VM", id);
     try {
