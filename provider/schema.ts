@@ -45,13 +45,23 @@ export const POWER_STATES = ["Running", "Halted", "Suspended", "Paused"] as cons
 export type PowerState = (typeof POWER_STATES)[number];
 export const HA_RESTART_PRIORITIES = ["restart", "best-effort", ""] as const;
 
-const diskSchema = z.object({
-  size,
-  sr: objectName.optional(),
-  nameLabel: name.optional(),
-});
+/** A device key: the stable identity of a disk or NIC entry, kept on the VDI/VIF (never its list position). */
+const deviceName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, "must be 1-63 letters, digits, '.', '_' or '-' (a stable key)");
+
+const diskSchema = z
+  .object({
+    name: deviceName.optional(),
+    size,
+    sr: objectName.optional(),
+    nameLabel: name.optional(),
+    keepOnRemove: z.boolean().optional(),
+  })
+  .strict();
 
 const networkSchema = z.object({
+  name: deviceName.optional(),
   network: objectName,
   mac: z
     .string()
@@ -60,9 +70,10 @@ const networkSchema = z.object({
     .optional(),
 });
 
-const timeoutsSchema = z
+export const timeoutsSchema = z
   .object({ create: duration.optional(), update: duration.optional(), delete: duration.optional() })
   .strict();
+export type Timeouts = z.output<typeof timeoutsSchema>;
 
 export const vmInputSchema = z
   .object({
@@ -84,6 +95,7 @@ export const vmInputSchema = z
     waitForIp: z.boolean().default(false),
     adopt: z.string().uuid("must be the UUID of an existing VM").optional(),
     timeouts: timeoutsSchema.optional(),
+    shutdownTimeout: duration.optional(),
     url,
     ownershipKey: z.string().optional(),
   })
@@ -105,6 +117,8 @@ export const vmInputSchema = z
     vm.disks.forEach((d, i) => {
       if (d.size <= 0) ctx.addIssue({ code: "custom", path: ["disks", i, "size"], message: "must be greater than 0" });
     });
+    duplicateNames(vm.disks, "disks", ctx);
+    duplicateNames(vm.networks, "networks", ctx);
   })
   // Tags are a set in XenAPI: kept sorted so that their order in the program is not a change.
   .transform((vm) => ({
@@ -113,6 +127,22 @@ export const vmInputSchema = z
     maxMemory: vm.maxMemory ?? vm.memory,
     tags: [...vm.tags].sort(),
   }));
+
+/** Device names are keys: two entries with one name would be one device. */
+function duplicateNames(list: Array<{ name?: string | undefined }>, field: string, ctx: z.RefinementCtx): void {
+  const seen = new Map<string, number>();
+  list.forEach((d, i) => {
+    if (d.name === undefined) return;
+    const first = seen.get(d.name);
+    if (first !== undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: [field, i, "name"],
+        message: `"${d.name}" is already the name of ${field}[${first}]; each entry needs its own name`,
+      });
+    else seen.set(d.name, i);
+  });
+}
 
 export type VmInputs = z.output<typeof vmInputSchema>;
 export type VmDisk = VmInputs["disks"][number];
@@ -133,6 +163,7 @@ export const poolInputSchema = z
       .optional(),
     tags: tags.default([]),
     otherConfig: otherConfig.default({}),
+    timeouts: timeoutsSchema.optional(),
     url,
   })
   .strict()
@@ -147,6 +178,7 @@ export const hostInputSchema = z
     nameLabel: name.optional(),
     tags: tags.default([]),
     ejectOnDelete: z.boolean().default(false),
+    timeouts: timeoutsSchema.optional(),
     url,
   })
   .strict()

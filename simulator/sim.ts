@@ -11,10 +11,11 @@ import { registerNetwork } from "./models/methods/network";
 import { crashHost, recoverHost, registerPool } from "./models/methods/pool";
 import { Registry } from "./models/methods/registry";
 import { registerSession } from "./models/methods/session";
-import { registerStorage } from "./models/methods/storage";
+import { registerStorage, setVdiContent, vdiContent } from "./models/methods/storage";
 import { registerTaskEvent } from "./models/methods/task_event";
 import { registerVm } from "./models/methods/vm";
 import { seedDatacenter } from "./models/seed";
+import { ensureSmRecords } from "./models/sm";
 import { Ids } from "./ids";
 import { SqliteStore } from "./persist";
 import { CallResult, Dispatcher } from "./server/dispatch";
@@ -155,10 +156,14 @@ export class SimulatorCore {
     o.log({ level: "info", msg: "state seeded from inventory", hosts: inv.hosts.length });
   }
 
-  /** After a restart nothing is in flight: pending tasks fail, reservations and current operations clear. */
+  /**
+   * After a restart nothing is in flight: pending tasks fail, reservations and current operations clear. Pools
+   * stored without storage-driver records get them.
+   */
   private recoverAfterRestart(): void {
     const e = this.engine;
     e.tx(() => {
+      for (const pool of e.db.refs("pool")) ensureSmRecords(e, pool, e.inventory);
       for (const [t, rec] of e.db.all("task"))
         if (rec.status === "pending" || rec.status === "cancelling")
           e.finishTask(t, { ok: false, error: fail("INTERNAL_ERROR", "xapi restarted while the task was running") });
@@ -291,6 +296,33 @@ export class SimulatorCore {
       if (r.power_state === "Running" || r.power_state === "Paused") e.reportGuest(vm);
       e.db.bump(vm);
     });
+  }
+
+  /** The VDI's simulated content (control plane); undefined for an unknown uuid. */
+  vdiContent(uuid: string): string | undefined {
+    const vdi = this.vdiByUuid(uuid);
+    return vdi === undefined ? undefined : vdiContent(this.engine, vdi);
+  }
+
+  /**
+   * Writes the VDI's simulated content, as a guest writing to its disk would (no XenAPI field changes, so no
+   * event); false for an unknown uuid.
+   */
+  setVdiContent(uuid: string, content: string): boolean {
+    const e = this.engine;
+    const vdi = this.vdiByUuid(uuid);
+    if (vdi === undefined) return false;
+    e.tx(() => setVdiContent(e, vdi, content));
+    return true;
+  }
+
+  private vdiByUuid(uuid: string): string | undefined {
+    try {
+      return this.engine.db.byUuidRef("VDI", uuid);
+    } catch (err) {
+      if (err instanceof XenApiError && err.code === "UUID_INVALID") return undefined;
+      throw err;
+    }
   }
 
   /** A hash of the whole state as persisted (session activity times excluded). */

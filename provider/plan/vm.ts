@@ -1,24 +1,40 @@
 /**
  * The VM planner: old state (outputs) + new checked inputs -> what must happen and how disruptive it is.
- * Pure: the executor turns the steps into XenAPI calls. The order of preference is always
+ * Pure: the executor turns the steps into XenAPI calls and decides nothing. The order of preference is always
  * in place, then live, then an explicit power transition, then a restart (only with allowRestart), then replace.
+ *
+ * Changes are planned for the power state the VM is in during them: Halted when it is halted or is being halted,
+ * otherwise Running. A Suspended or Paused VM that needs its domain for a change is woken first and put back after,
+ * so every change returns the VM to the power state the program asks for.
  */
 import { UNKNOWN, type PowerState, type VmDisk, type VmInputs, type VmNetwork } from "../schema";
 import { formatSize } from "../units";
+import { planDisks, planNics, type DeviceStep, type DevicePlanContext } from "./vm-devices";
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, powerPath, type PowerOp, type ShutdownPolicy } from "./power";
+
+/** A disk as observed: `name` is always its key (see plan/devices.ts). */
+export type ObservedDisk = VmDisk & { name: string };
+export type ObservedNic = VmNetwork & { name: string };
 
 /** What the provider stores as outputs: the desired fields as last observed, plus what only Xen knows. */
-export interface VmState extends VmInputs {
+export interface VmState extends Omit<VmInputs, "disks" | "networks"> {
+  disks: ObservedDisk[];
+  networks: ObservedNic[];
   uuid: string;
   residentOn: string;
   domainType: string;
   ipAddresses: string[];
   actualMemory: number;
   actualVcpus: number;
-  /** VDI uuid per entry of `disks` (index-aligned; "" when not yet created). */
+  /** VDI uuid per entry of `disks` (aligned with it). */
   diskUuids: string[];
+  /** Keys of the disks whose SR declares VDI_RESIZE_ONLINE (they grow while attached). */
+  onlineResizable?: string[];
+  /** memory_static_min as observed: set_memory_limits must keep it at or below the new memory. */
+  memoryStaticMin?: number;
   /**
-   * Whether the running guest has PV drivers (or is PV): without them XenAPI refuses vCPU hot-plug and live
-   * migration (VM_LACKS_FEATURE), so those changes need a restart instead.
+   * Whether the guest has PV drivers (or is PV): without them XenAPI refuses vCPU hot-plug, device hot-plug and
+   * live migration (VM_LACKS_FEATURE / VM_MISSING_PV_DRIVERS), so those changes need a restart instead.
    */
   pvDrivers?: boolean;
 }
@@ -26,24 +42,30 @@ export interface VmState extends VmInputs {
 export const DISRUPTION = ["none", "live", "power", "restart", "replace"] as const;
 export type Disruption = (typeof DISRUPTION)[number];
 
+export type LimitsStep = {
+  kind: "setLimits";
+  vcpus: number;
+  maxVcpus: number;
+  memory: number;
+  maxMemory: number;
+  staticMin: number;
+  /** VCPUs_at_startup <= VCPUs_max must hold after each call: raise the max first, or lower the start-up count. */
+  vcpuOrder: "maxFirst" | "startupFirst";
+};
+
 export type VmStep =
   | { kind: "set"; field: "nameLabel" | "description" | "haRestartPriority"; value: string }
   | { kind: "setTags"; value: string[] }
   | { kind: "setOtherConfig"; add: Record<string, string>; remove: string[] }
   | { kind: "setVcpusLive"; vcpus: number }
   | { kind: "setMemoryLive"; memory: number }
-  | { kind: "setLimits"; vcpus: number; maxVcpus: number; memory: number; maxMemory: number }
-  /** Clean shutdown, the inner steps while halted, then start on the same host (or on `startOn`). */
-  | { kind: "restart"; reason: string; whileHalted: VmStep[]; startOn?: string }
+  | LimitsStep
+  /** Shut down (as `shutdown` says), the inner steps while halted, then start on the same host (or `startOn`). */
+  | { kind: "restart"; reason: string; shutdown: PowerOp[]; whileHalted: VmStep[]; startOn?: string }
   | { kind: "setAffinity"; host: string | undefined }
   | { kind: "migrate"; host: string }
-  | { kind: "power"; from: PowerState; to: PowerState }
-  | { kind: "addDisk"; index: number; disk: VmDisk }
-  | { kind: "removeDisk"; index: number; vdiUuid: string }
-  | { kind: "resizeDisk"; index: number; size: number; online: boolean }
-  | { kind: "moveDisk"; index: number; sr: string }
-  | { kind: "addVif"; index: number; network: VmNetwork }
-  | { kind: "removeVif"; index: number };
+  | { kind: "power"; from: PowerState; to: PowerState; ops: PowerOp[] }
+  | DeviceStep;
 
 export interface VmPlan {
   /** Properties that differ, in input order (for `changes` and the preview message). */
@@ -54,11 +76,14 @@ export interface VmPlan {
   disruption: Disruption;
   /** One line per decision, said out loud in preview. */
   reasons: string[];
-  /** Set when the plan needs a restart the program does not allow: the message names property, rule and way out. */
+  /** Set when the plan cannot or may not be carried out: the message names property, rule and way out. */
   blocked?: string;
 }
 
-const STATE_ONLY = ["allowRestart", "waitForIp", "timeouts", "ownershipKey"] as const;
+const STATE_ONLY = ["allowRestart", "waitForIp", "timeouts", "shutdownTimeout", "ownershipKey"] as const;
+
+/** Steps that need the VM's domain running. */
+const NEEDS_DOMAIN = new Set<VmStep["kind"]>(["setVcpusLive", "setMemoryLive", "migrate", "restart"]);
 
 function isUnknown(v: unknown): boolean {
   return v === UNKNOWN || (Array.isArray(v) && v.includes(UNKNOWN));
@@ -81,8 +106,6 @@ export function sameValue(a: unknown, b: unknown): boolean {
   );
 }
 
-const hasDomain = (s: PowerState) => s !== "Halted";
-
 function maxDisruption(steps: Disruption[]): Disruption {
   return steps.reduce<Disruption>((m, d) => (DISRUPTION.indexOf(d) > DISRUPTION.indexOf(m) ? d : m), "none");
 }
@@ -94,7 +117,7 @@ export function planVm(old: VmState, newsWithUnknowns: VmInputs): VmPlan {
     containsUnknown(newsWithUnknowns[k]),
   );
   const news = { ...newsWithUnknowns } as Record<string, unknown>;
-  for (const k of pending) news[k] = old[k];
+  for (const k of pending) news[k] = (old as unknown as Record<string, unknown>)[k];
   const plan = planKnown(old, news as unknown as VmInputs);
   if (pending.length === 0) return plan;
   return {
@@ -112,6 +135,14 @@ function containsUnknown(v: unknown): boolean {
   return false;
 }
 
+/** How a shutdown is done for this VM: clean unless the guest cannot, hard after `shutdownTimeout`. */
+export function shutdownPolicy(vm: Pick<VmState, "pvDrivers" | "domainType">, news: Partial<VmInputs>): ShutdownPolicy {
+  return {
+    clean: vm.pvDrivers !== false || vm.domainType === "pv",
+    hardAfterMs: news.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  };
+}
+
 function planKnown(old: VmState, news: VmInputs): VmPlan {
   const changed: string[] = [];
   const replaces: string[] = [];
@@ -121,7 +152,7 @@ function planKnown(old: VmState, news: VmInputs): VmPlan {
   const restartWhy: string[] = [];
   const whileHalted: VmStep[] = [];
   const differs = (k: keyof VmInputs) => {
-    const d = !sameValue(old[k], news[k]);
+    const d = !sameValue((old as unknown as VmInputs)[k], news[k]);
     if (d) changed.push(k);
     return d;
   };
@@ -141,7 +172,7 @@ function planKnown(old: VmState, news: VmInputs): VmPlan {
   }
   if (replaces.length > 0) {
     for (const k of Object.keys(news) as (keyof VmInputs)[])
-      if (!changed.includes(k) && !sameValue(old[k], news[k])) changed.push(k);
+      if (!changed.includes(k) && !sameValue((old as unknown as VmInputs)[k], news[k])) changed.push(k);
     return { changed, replaces, steps: [], disruption: "replace", reasons };
   }
 
@@ -165,35 +196,42 @@ function planKnown(old: VmState, news: VmInputs): VmPlan {
   }
   for (const k of STATE_ONLY) differs(k);
 
-  // The power state the VM is in while the sizing changes are applied.
+  // The power state during the changes: Halted when halted or being halted, else Running (woken if need be).
   const powerChange = differs("powerState");
-  const liveDuringChange = hasDomain(old.powerState) && !(powerChange && news.powerState === "Halted");
-  const running = old.powerState === "Running";
+  const halting = news.powerState === "Halted" && old.powerState !== "Halted";
+  const during: "Halted" | "Running" = old.powerState === "Halted" || halting ? "Halted" : "Running";
+  const live = during === "Running";
+  const pvDrivers = old.pvDrivers !== false;
+  const limitsFor = (): LimitsStep => ({
+    kind: "setLimits",
+    vcpus: news.vcpus,
+    maxVcpus: news.maxVcpus,
+    memory: news.memory,
+    maxMemory: news.maxMemory,
+    staticMin: Math.min(old.memoryStaticMin ?? news.memory, news.memory),
+    vcpuOrder: news.maxVcpus >= old.vcpus ? "maxFirst" : "startupFirst",
+  });
 
   const cpuOrMem = [differs("vcpus"), differs("maxVcpus"), differs("memory"), differs("maxMemory")].some(Boolean);
   if (cpuOrMem) {
-    const limits = { vcpus: news.vcpus, maxVcpus: news.maxVcpus, memory: news.memory, maxMemory: news.maxMemory };
-    if (!liveDuringChange) {
-      steps.push({ kind: "setLimits", ...limits });
+    if (!live) {
+      steps.push(limitsFor());
       levels.push("none");
       reasons.push(`vcpus/memory set while the VM is halted`);
     } else {
+      const before = restartWhy.length;
       if (news.maxVcpus !== old.maxVcpus)
         restartWhy.push(`maxVcpus ${old.maxVcpus} -> ${news.maxVcpus}: VCPUs_max can only change while halted`);
       if (news.maxMemory !== old.maxMemory)
         restartWhy.push(
           `maxMemory ${formatSize(old.maxMemory)} -> ${formatSize(news.maxMemory)}: the static memory maximum can only change while halted`,
         );
-      if (news.vcpus !== old.vcpus && restartWhy.length === 0 && !running)
-        restartWhy.push(
-          `vcpus ${old.vcpus} -> ${news.vcpus}: live vCPU changes need a Running VM (it is ${old.powerState})`,
-        );
-      if (news.vcpus !== old.vcpus && restartWhy.length === 0 && old.pvDrivers === false)
+      if (news.vcpus !== old.vcpus && restartWhy.length === before && !pvDrivers)
         restartWhy.push(
           `vcpus ${old.vcpus} -> ${news.vcpus}: vCPU hot-plug needs PV drivers in the guest, which it does not report`,
         );
-      if (restartWhy.length > 0) {
-        whileHalted.push({ kind: "setLimits", ...limits });
+      if (restartWhy.length > before) {
+        whileHalted.push(limitsFor());
         levels.push("restart");
       } else {
         if (news.vcpus !== old.vcpus) {
@@ -212,77 +250,32 @@ function planKnown(old: VmState, news: VmInputs): VmPlan {
     }
   }
 
-  // Disks, index-aligned: 0 is the boot disk from the template.
-  if (differs("disks")) {
-    const n = Math.max(old.disks.length, news.disks.length);
-    for (let i = 0; i < n; i++) {
-      const was = old.disks[i];
-      const want = news.disks[i];
-      if (!was && want) {
-        steps.push({ kind: "addDisk", index: i, disk: want });
-        levels.push("live");
-        reasons.push(`disks[${i}] (${formatSize(want.size)}) added and plugged live`);
-      } else if (was && !want) {
-        steps.push({ kind: "removeDisk", index: i, vdiUuid: old.diskUuids[i] ?? "" });
-        levels.push("live");
-        reasons.push(`disks[${i}] unplugged and destroyed (only disks this VM created)`);
-      } else if (was && want) {
-        if (want.size < was.size) {
-          return blockedPlan(
-            changed,
-            `disks[${i}].size ${formatSize(was.size)} -> ${formatSize(want.size)}: XenAPI cannot shrink a disk and a disk is never deleted on a size change; keep size >= ${formatSize(was.size)}`,
-          );
-        }
-        if (want.size > was.size) {
-          const boot = i === 0;
-          if (boot && liveDuringChange) {
-            restartWhy.push(
-              `disks[0].size ${formatSize(was.size)} -> ${formatSize(want.size)}: the boot disk grows while halted`,
-            );
-            whileHalted.push({ kind: "resizeDisk", index: i, size: want.size, online: false });
-            levels.push("restart");
-          } else {
-            steps.push({ kind: "resizeDisk", index: i, size: want.size, online: liveDuringChange });
-            levels.push(liveDuringChange ? "live" : "none");
-            reasons.push(`disks[${i}] grown to ${formatSize(want.size)}${liveDuringChange ? " online" : ""}`);
-          }
-        }
-        if ((want.sr ?? "") !== (was.sr ?? "") && want.sr !== undefined) {
-          steps.push({ kind: "moveDisk", index: i, sr: want.sr });
-          levels.push("live");
-          reasons.push(`disks[${i}] moved to SR ${want.sr} with VDI.pool_migrate (live)`);
-        }
-      }
-    }
-  }
-
-  if (differs("networks")) {
-    const n = Math.max(old.networks.length, news.networks.length);
-    for (let i = n - 1; i >= 0; i--) {
-      const was = old.networks[i];
-      const want = news.networks[i];
-      if (was && (!want || !sameValue(was, want))) {
-        steps.push({ kind: "removeVif", index: i });
-        levels.push("live");
-      }
-    }
-    for (let i = 0; i < n; i++) {
-      const was = old.networks[i];
-      const want = news.networks[i];
-      if (want && (!was || !sameValue(was, want))) {
-        steps.push({ kind: "addVif", index: i, network: want });
-        levels.push("live");
-        reasons.push(`networks[${i}] (${want.network}) attached live`);
-      }
-    }
+  const deviceContext: DevicePlanContext = {
+    live,
+    pvDrivers,
+    onlineResizable: new Set(old.onlineResizable ?? []),
+  };
+  for (const [field, planned] of [
+    ["disks", planDisks(old, news, deviceContext)],
+    ["networks", planNics(old, news, deviceContext)],
+  ] as const) {
+    if (planned.blocked) return blockedPlan([...changed, field], planned.blocked);
+    if (planned.steps.length + planned.whileHalted.length + planned.restartWhy.length === 0 && !planned.stateOnly)
+      continue;
+    changed.push(field);
+    steps.push(...planned.steps);
+    whileHalted.push(...planned.whileHalted);
+    restartWhy.push(...planned.restartWhy);
+    levels.push(...planned.levels);
+    reasons.push(...planned.reasons);
   }
 
   let startOn: string | undefined;
   if (differs("affinityHost")) {
     steps.push({ kind: "setAffinity", host: news.affinityHost });
     levels.push("none");
-    if (news.affinityHost !== undefined && running && !(powerChange && news.powerState === "Halted")) {
-      if (old.pvDrivers === false) {
+    if (news.affinityHost !== undefined && live) {
+      if (!pvDrivers) {
         restartWhy.push(
           `affinityHost -> ${news.affinityHost}: live migration needs PV drivers in the guest, so the VM restarts there instead`,
         );
@@ -296,32 +289,82 @@ function planKnown(old: VmState, news: VmInputs): VmPlan {
     }
   }
 
-  if (powerChange) {
-    steps.push({ kind: "power", from: old.powerState, to: news.powerState });
-    levels.push("power");
-    reasons.push(`powerState ${old.powerState} -> ${news.powerState}`);
-  }
-
-  const disruption = maxDisruption(levels);
-  if (restartWhy.length > 0)
-    steps.push({ kind: "restart", reason: restartWhy.join("; "), whileHalted, ...(startOn ? { startOn } : {}) });
+  const shutdown = shutdownPolicy(old, news);
   if (restartWhy.length > 0) {
-    reasons.unshift(`restart required: ${restartWhy.join("; ")}`);
+    const reason = restartWhy.join("; ");
+    steps.push({
+      kind: "restart",
+      reason,
+      shutdown: powerPath("Running", "Halted", shutdown),
+      whileHalted,
+      ...(startOn ? { startOn } : {}),
+    });
+    reasons.unshift(`restart required: ${reason}`);
     if (!news.allowRestart) {
       return blockedPlan(
         changed,
-        `${restartWhy.join("; ")}. This needs a restart (clean shutdown, change, start on the same host) and allowRestart is not set: set allowRestart: true to allow one restart, or revert the change`,
+        `${reason}. This needs a restart (clean shutdown, change, start on the same host) and allowRestart is not set: set allowRestart: true to allow one restart, or revert the change`,
       );
     }
   }
-  return { changed, replaces, steps: orderSteps(steps), disruption, reasons };
+
+  const ordered = orderSteps(steps);
+  const power: VmStep[] = [];
+  const after: VmStep[] = [];
+  const needsDomain = ordered.some((s) => NEEDS_DOMAIN.has(s.kind) || ("needsDomain" in s && s.needsDomain));
+  if (halting) {
+    power.push({
+      kind: "power",
+      from: old.powerState,
+      to: "Halted",
+      ops: powerPath(old.powerState, "Halted", shutdown),
+    });
+    levels.push("power");
+    reasons.push(`powerState ${old.powerState} -> Halted${ordered.length > 0 ? " first, then the changes" : ""}`);
+  } else if (live && old.powerState !== "Running" && needsDomain) {
+    // The domain is needed: wake it, change it, and put it back the way the program wants it.
+    power.push({
+      kind: "power",
+      from: old.powerState,
+      to: "Running",
+      ops: powerPath(old.powerState, "Running", shutdown),
+    });
+    if (news.powerState !== "Running")
+      after.push({
+        kind: "power",
+        from: "Running",
+        to: news.powerState,
+        ops: powerPath("Running", news.powerState, shutdown),
+      });
+    levels.push("power");
+    reasons.push(
+      `the VM is ${old.powerState}: ${old.powerState === "Suspended" ? "resumed" : "unpaused"} for the change, then ${news.powerState === "Running" ? "left running" : `back to ${news.powerState}`}`,
+    );
+  } else if (powerChange) {
+    after.push({
+      kind: "power",
+      from: old.powerState,
+      to: news.powerState,
+      ops: powerPath(old.powerState, news.powerState, shutdown),
+    });
+    levels.push("power");
+    reasons.push(`powerState ${old.powerState} -> ${news.powerState}`);
+  }
+  return { changed, replaces, steps: [...power, ...ordered, ...after], disruption: maxDisruption(levels), reasons };
 }
 
 function blockedPlan(changed: string[], message: string): VmPlan {
-  return { changed, replaces: [], steps: [], disruption: "restart", reasons: [message], blocked: message };
+  return {
+    changed: [...new Set(changed)],
+    replaces: [],
+    steps: [],
+    disruption: "restart",
+    reasons: [message],
+    blocked: message,
+  };
 }
 
-/** Setters first, then what needs the domain as it is, then the restart group, then power transitions. */
+/** Setters first, then what needs the domain as it is, then the restart group. */
 function orderSteps(steps: VmStep[]): VmStep[] {
   const rank = (s: VmStep): number => {
     switch (s.kind) {
@@ -329,21 +372,18 @@ function orderSteps(steps: VmStep[]): VmStep[] {
       case "setTags":
       case "setOtherConfig":
       case "setAffinity":
+      case "retagDisk":
+      case "setDiskLabel":
         return 0;
       case "setLimits":
         return 2;
       case "restart":
         return 3;
-      case "power":
-        return 5;
       default:
         return 1;
     }
   };
-  // A halting power change goes first so that what must be done while halted follows it.
-  const halting = steps.find((s) => s.kind === "power" && s.to === "Halted");
-  const ordered = steps.filter((s) => s !== halting).sort((a, b) => rank(a) - rank(b));
-  return halting ? [halting, ...ordered] : ordered;
+  return [...steps].sort((a, b) => rank(a) - rank(b));
 }
 
 /** Preview text for one VM, printed by diff so the user sees why. */

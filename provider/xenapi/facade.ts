@@ -60,6 +60,9 @@ export const ASYNC_METHODS: ReadonlySet<string> = new Set([
   "VDI.create",
   "VDI.destroy",
   "VDI.resize",
+  "VDI.resize_online",
+  "VDI.copy",
+  "VDI.pool_migrate",
   "VBD.plug",
   "VBD.unplug",
   "VIF.plug",
@@ -96,6 +99,7 @@ export interface PoolCalls extends Common<"pool", PoolRecord>, Configurable {
   set_name_label(ref: string, value: string): Promise<void>;
   set_name_description(ref: string, value: string): Promise<void>;
   set_default_SR(ref: string, sr: string): Promise<void>;
+  get_default_SR(ref: string): Promise<R<"SR">>;
   set_suspend_image_SR(ref: string, sr: string): Promise<void>;
   join(masterAddress: string, username: string, password: string): Promise<void>;
   eject(host: string): Promise<void>;
@@ -130,6 +134,8 @@ export interface VmCalls extends Common<"VM", VmRecord>, Named<"VM">, Configurab
   suspend(vm: string): Promise<void>;
   resume(vm: string, startPaused: boolean, force: boolean): Promise<void>;
   resume_on(vm: string, host: string, startPaused: boolean, force: boolean): Promise<void>;
+  pause(vm: string): Promise<void>;
+  unpause(vm: string): Promise<void>;
   pool_migrate(vm: string, host: string, options: StrMap): Promise<void>;
   snapshot(vm: string, newName: string): Promise<R<"VM">>;
   destroy(vm: string): Promise<void>;
@@ -175,6 +181,11 @@ export interface VdiCalls extends Common<"VDI", VdiRecord>, Named<"VDI">, Config
   create(record: Record<string, unknown>): Promise<R<"VDI">>;
   destroy(vdi: string): Promise<void>;
   resize(vdi: string, size: number): Promise<void>;
+  /** Only on SRs whose storage manager declares VDI_RESIZE_ONLINE. */
+  resize_online(vdi: string, size: number): Promise<void>;
+  copy(vdi: string, sr: string, baseVdi: string, intoVdi: string): Promise<R<"VDI">>;
+  /** Live storage migration: the VDI must be attached to a running VM (else VDI_NEEDS_VM_FOR_MIGRATE). */
+  pool_migrate(vdi: string, sr: string, options: StrMap): Promise<R<"VDI">>;
 }
 
 export interface SrCalls extends Common<"SR", SrRecord>, Named<"SR">, Configurable {
@@ -188,6 +199,7 @@ export interface VifCalls extends Common<"VIF", VifRecord>, Configurable {
   destroy(vif: string): Promise<void>;
   plug(vif: string): Promise<void>;
   unplug(vif: string): Promise<void>;
+  move(vif: string, network: string): Promise<void>;
 }
 
 export interface XenFacade {

@@ -89,4 +89,9 @@ export interface Inventory {
   users?: InventoryUser[];
   vms?: InventoryVm[];
   software?: Record<string, string>;
+  /**
+   * Per SR type, the storage driver's `SM.features` (name -> version), replacing the built-in set; e.g.
+   * `{"ext": {"VDI_CREATE": 1, "VDI_RESIZE": 1, "VDI_RESIZE_ONLINE": 1}}` lets local disks grow online.
+   */
+  smFeatures?: Record<string, Record<string, number>>;
 }

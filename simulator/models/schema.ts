@@ -170,6 +170,13 @@ export const CLASSES: Record<string, ClassDef> = {
      physical_size:int type:string content_type:string shared:bool other_config:map:rw tags:set:string:rw
      sm_config:map:rw blobs:map local_cache_enabled:bool introduced_by:ref:DR_task clustered:bool is_tools_sr:bool`,
   ),
+  SM: cls(
+    "SM",
+    {},
+    `uuid:string name_label:string name_description:string type:string vendor:string copyright:string
+     version:string required_api_version:string configuration:map capabilities:set:string features:map
+     other_config:map:rw driver_filename:string required_cluster_stack:set:string`,
+  ),
   PBD: cls(
     "PBD",
     { create: true, destroy: true },

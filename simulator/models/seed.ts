@@ -6,6 +6,7 @@ import { planPlacements } from "../rules/placement";
 import { Ctx } from "./engine";
 import { cloneVm, newVm, provisionVm } from "./methods/vm";
 import { defaultRecord } from "./schema";
+import { LOCAL_SR_TYPE, ensureSmRecords } from "./sm";
 
 const GiB = 1024 * MiB;
 
@@ -140,7 +141,7 @@ export function seedStandaloneHost(e: Engine, inv: Inventory, index: number, kee
   const local = e.create("SR", poolRef, {
     name_label: "Local storage",
     name_description: `Local storage on ${h.name}`,
-    type: "ext",
+    type: LOCAL_SR_TYPE,
     content_type: "user",
     shared: false,
     physical_size: (h.localSrGiB ?? 500) * GiB,
@@ -255,6 +256,8 @@ export function seedStandaloneHost(e: Engine, inv: Inventory, index: number, kee
       { pvDrivers: t.pvDrivers, agent: t.pvDrivers, features: t.features ?? [], os: t.os ?? {} },
     );
   }
+  // Storage drivers last: the ids drawn for the objects above do not depend on how many drivers there are.
+  ensureSmRecords(e, poolRef, inv);
   e.db.update(poolRef, {
     master: host,
     default_SR: defaultSr,

@@ -24,7 +24,9 @@ export const DIVERGENCES = [
   "Type errors in arguments give `FIELD_TYPE_ERROR [param]`; an invalid enum value gives `INVALID_VALUE [field, value]`.",
   "`event.from` tokens use one generation counter for both halves (`%020d,%020d`); deletions older than the last ~10 000 are forgotten (no `EVENTS_LOST`). Legacy `event.register/next/unregister` are served; `event.next` blocks for at most 60 s.",
   "Task garbage collection keeps the newest 1 000 finished tasks once more than 2 000 exist; messages are capped at 10 000 per pool (oldest 1 000 dropped).",
-  "`VDI.pool_migrate` keeps the VDI uuid but returns a new ref and does not require the VDI to be attached to a running VM.",
+  "`VDI.pool_migrate` keeps the VDI uuid but returns a new ref. It refuses a VDI that no VBD links to a Running VM with `VDI_NEEDS_VM_FOR_MIGRATE [vdi]`; xapi itself raises that only for a VDI without VBDs and moves a halted VM's disk by an offline migrate_send.",
+  "SM records exist per pool for the inventory's SR types only; their `features` gate `VDI.resize` (`VDI_RESIZE`) and `VDI.resize_online` (`VDI_RESIZE_ONLINE`) with `SR_OPERATION_NOT_SUPPORTED [sr]`, other operations are not checked against them and `SR.allowed_operations` does not follow them. `VDI.resize_online` is served although the datamodel marks it removed since inverness.",
+  "Disk data is an opaque content string per VDI (control plane `/control/vdis/<uuid>/content`); `VDI.copy` with a `base_vdi` copies the whole content, not block differences.",
   "Storage is thick-provisioned for accounting (`physical_utilisation` grows by `virtual_size`), except clones which are copy-on-write.",
 ];
 

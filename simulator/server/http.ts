@@ -166,7 +166,7 @@ async function handle(
   if (req.method === "OPTIONS") {
     res.writeHead(200, {
       "Access-Control-Allow-Origin": "*",
-      "Access-Control-Allow-Methods": "POST, GET, OPTIONS",
+      "Access-Control-Allow-Methods": "POST, GET, PUT, DELETE, OPTIONS",
       "Access-Control-Allow-Headers": "Content-Type, Authorization",
       "Content-Length": 0,
     });
@@ -357,6 +357,16 @@ async function control(
     if (t) {
       core.installTools(t[1]!);
       return ok();
+    }
+    const c = /^(GET|PUT) \/control\/vdis\/([^/]+)\/content$/.exec(route);
+    if (c) {
+      const uuid = decodeURIComponent(c[2]!);
+      const current = core.vdiContent(uuid);
+      if (current === undefined) return bad(`no VDI with uuid ${uuid}`, 404);
+      if (c[1] === "GET") return ok({ content: current });
+      if (typeof body.content !== "string") return bad("content must be a string");
+      core.setVdiContent(uuid, body.content);
+      return ok({ content: body.content });
     }
     return bad(`no control route ${route}`, 404);
   } catch (err) {

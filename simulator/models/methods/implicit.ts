@@ -16,6 +16,7 @@ const SETTER_ROLE: Record<string, Role> = {
   SR: "pool-operator",
   PBD: "pool-operator",
   PIF: "pool-operator",
+  SM: "pool-operator",
   host_metrics: "pool-operator",
   VM_metrics: "vm-admin",
   VM_guest_metrics: "vm-admin",

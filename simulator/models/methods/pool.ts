@@ -147,6 +147,9 @@ function mergeInto(e: Engine, from: string, to: string, joining: string): void {
       e.db.destroy(ref);
     }
   }
+  // Storage drivers are per pool: the master's SM records stay, the joiner's duplicates go.
+  const masterSms = new Set(e.db.all("SM", to).map(([, r]) => r.type));
+  for (const [ref, sm] of e.db.all("SM", from)) if (masterSms.has(sm.type)) e.db.destroy(ref);
   for (const o of [...e.db.objects.values()]) if (o.pool === from && o.ref !== from) e.db.setPool(o.ref, to);
   e.db.destroy(from);
   for (const [sr, s] of e.db.all("SR", to)) {

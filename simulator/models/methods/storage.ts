@@ -3,6 +3,7 @@ import { NULL_REF } from "../../ids";
 import { Rec } from "../db";
 import { Ctx, Engine } from "../engine";
 import { CLASSES } from "../schema";
+import { SM_FEATURE, assertSrFeature } from "../sm";
 import { checkFieldValue, checkRefField } from "./implicit";
 import { Registry, p } from "./registry";
 
@@ -38,10 +39,23 @@ export function releaseVdiSpace(e: Engine, vdi: string): void {
   });
 }
 
-/** A disk copy: full copies take space; clones are copy-on-write (thin). */
+/**
+ * The simulated disk content: an opaque string per VDI, kept with the object's simulator-only state (persisted,
+ * never in a record), so tests can prove data survived a copy or a move. "" when never written.
+ */
+export function vdiContent(e: Engine, vdi: string): string {
+  const c = e.hidden(vdi).content;
+  return typeof c === "string" ? c : "";
+}
+
+export function setVdiContent(e: Engine, vdi: string, content: string): void {
+  e.db.setHidden(vdi, "content", content);
+}
+
+/** A disk copy: full copies take space; clones are copy-on-write (thin). Either way the content comes along. */
 export function copyVdi(e: Engine, ctx: Ctx, vdi: string, sr: string, full: boolean): string {
   const v = e.db.get("VDI", vdi);
-  return createVdi(
+  const nv = createVdi(
     e,
     ctx,
     sr,
@@ -58,6 +72,27 @@ export function copyVdi(e: Engine, ctx: Ctx, vdi: string, sr: string, full: bool
     },
     !full,
   );
+  const content = vdiContent(e, vdi);
+  if (content) setVdiContent(e, nv, content);
+  return nv;
+}
+
+/** VDI.copy into an existing VDI (xapi_vdi.ml copy): the target must be writable and at least as large. */
+function checkCopyTarget(e: Engine, vdi: string, into: string): void {
+  const size = e.db.get("VDI", vdi).virtual_size as number;
+  const dst = e.db.get("VDI", into);
+  if (dst.read_only === true) throw fail("VDI_READONLY", into);
+  if ((dst.virtual_size as number) < size) throw fail("VDI_TOO_SMALL", into, size);
+}
+
+/** The running VMs a VDI is attached to through a VBD. */
+function runningVmsOf(e: Engine, vdi: string): string[] {
+  const out: string[] = [];
+  for (const b of e.db.get("VDI", vdi).VBDs as string[]) {
+    const vm = e.db.maybe("VBD", b)?.VM;
+    if (e.db.maybe("VM", vm)?.power_state === "Running") out.push(vm as string);
+  }
+  return out;
 }
 
 export function createVbd(e: Engine, pool: string, fields: Rec): string {
@@ -182,6 +217,7 @@ export function registerStorage(reg: Registry): void {
       run: async (e, ctx, [vdi, size]) => {
         const check = () => {
           const v = e.db.get("VDI", vdi as string);
+          assertSrFeature(e, v.SR as string, online ? SM_FEATURE.VDI_RESIZE_ONLINE : SM_FEATURE.VDI_RESIZE);
           const attached = (v.VBDs as string[]).some((b) => e.db.maybe("VBD", b)?.currently_attached === true);
           if (attached && !online) throw fail("VDI_IN_USE", vdi, "resize");
           if ((size as number) < (v.virtual_size as number)) throw fail("VDI_TOO_SMALL", vdi, v.virtual_size);
@@ -211,13 +247,26 @@ export function registerStorage(reg: Registry): void {
   resize("resize_online", true);
   reg.add({
     name: "VDI.copy",
-    params: p("vdi:ref:VDI", "sr:ref:SR"),
+    // base_vdi and into_vdi came with clearwater-felton; older clients send (vdi, sr) only.
+    params: p("vdi:ref:VDI", "sr:ref:SR?", "base_vdi:ref:VDI?=NULL", "into_vdi:ref:VDI?=NULL"),
     role: "vm-admin",
     async: true,
     result: "VDI",
-    run: async (e, ctx, [vdi, sr]) => {
+    note: "base_vdi is accepted but every copy is a full one; the simulated content is copied as a whole",
+    run: async (e, ctx, [vdi, sr, , into]) => {
+      // Into an existing VDI: that VDI receives the blocks and `sr` is not needed; else a fresh VDI on `sr`.
+      const check = () => {
+        if (into !== NULL_REF) checkCopyTarget(e, vdi as string, into as string);
+        else e.db.obj("SR", sr as string, ctx.pool);
+      };
+      e.tx(check);
       await e.taskSleep(ctx, e.duration("VDI.copy"));
-      return e.tx(() => copyVdi(e, ctx, vdi as string, sr as string, true));
+      return e.tx(() => {
+        check();
+        if (into === NULL_REF) return copyVdi(e, ctx, vdi as string, sr as string, true);
+        setVdiContent(e, into as string, vdiContent(e, vdi as string));
+        return into;
+      });
     },
   });
   reg.add({
@@ -226,17 +275,20 @@ export function registerStorage(reg: Registry): void {
     role: "vm-power-admin",
     async: true,
     result: "VDI",
-    note: "the VDI need not be attached to a running VM",
+    note: "VDI_NEEDS_VM_FOR_MIGRATE unless a VBD links the VDI to a Running VM",
     run: async (e, ctx, [vdi, sr]) => {
       const check = () => {
         const v = e.db.get("VDI", vdi as string);
+        // xapi refuses a VDI that no VBD links to a VM (message_forwarding.ml); like the error's own text, the
+        // simulator also refuses one whose VMs are all halted: that is VDI.copy's job.
+        const vms = runningVmsOf(e, vdi as string);
+        if (vms.length === 0) throw fail("VDI_NEEDS_VM_FOR_MIGRATE", vdi);
         if (v.SR === sr) throw fail("VDI_NOT_IN_MAP", vdi);
-        for (const b of v.VBDs as string[]) {
-          const vm = e.db.maybe("VM", e.db.get("VBD", b).VM);
-          if (vm && vm.resident_on !== NULL_REF && vm.power_state === "Running") {
-            const h = e.placementHost(vm.resident_on as string);
-            if (!h.attachedSrs.includes(sr as string)) throw fail("VM_REQUIRES_SR", e.db.get("VBD", b).VM, sr);
-          }
+        for (const vm of vms) {
+          const on = e.db.get("VM", vm).resident_on as string;
+          if (on === NULL_REF) continue;
+          const h = e.placementHost(on);
+          if (!h.attachedSrs.includes(sr as string)) throw fail("VM_REQUIRES_SR", vm, sr);
         }
         return v;
       };

@@ -44,16 +44,25 @@ const vmInputs = {
 };
 
 describe("Vm provider against the simulator", () => {
-  test("create is idempotent: a retried create adopts the tagged VM instead of making a second one", async () => {
+  test("a create that never finished is resumed; a VM whose create finished is never taken by another create", async () => {
     const inputs = await checked("Vm", vmInputs);
     const first = await providers.Vm.create({ ...inputs, __provider: "stub" });
+    const firstRef = await xen.getByUuid("VM", first.id);
+    expect((await xen.getRecord("VM", firstRef)).other_config).not.toHaveProperty("pulumi-xen.creating");
+    // A second create of the same instance (a replacement) makes its own VM.
     const second = await providers.Vm.create({ ...inputs, __provider: "stub" });
-    expect(second.id).toBe(first.id);
+    expect(second.id).not.toBe(first.id);
+    await providers.Vm.delete!(second.id, second.outs);
+    // A create interrupted after the clone was tagged (the tag still says "creating") is resumed, not duplicated.
+    await xen.call("VM.add_to_other_config", [firstRef, "pulumi-xen.creating", vmInputs.ownershipKey]);
+    const resumed = await providers.Vm.create({ ...inputs, __provider: "stub" });
+    expect(resumed.id).toBe(first.id);
+    expect((await xen.getRecord("VM", firstRef)).other_config).not.toHaveProperty("pulumi-xen.creating");
     const named = [...(await xen.getAllRecords("VM")).values()].filter((v) => v.name_label === "direct-1");
     expect(named).toHaveLength(1);
     expect(first.outs).toMatchObject({ uuid: first.id, powerState: "Running", memory: 1024 ** 3, vcpus: 1 });
     // No `disks` given: the template's boot disk is left as provisioned, not detached.
-    const vm = await xen.getRecord("VM", await xen.getByUuid("VM", first.id));
+    const vm = await xen.getRecord("VM", firstRef);
     expect(vm.VBDs).toHaveLength(1);
     expect(first.outs).toMatchObject({ disks: [], diskUuids: [] });
   });
@@ -174,9 +183,9 @@ describe("Vm update against the simulator", () => {
     expect(data.virtual_size).toBe(8 * GiB);
     expect((await xen.getRecord("SR", data.SR as string)).uuid).toBe(localSr.uuid);
     expect(updated.outs.disks).toEqual([
-      { size: 10 * GiB },
-      { size: 8 * GiB, sr: localSr.uuid },
-      { size: 2 * GiB, sr: "shared-nfs" },
+      { name: "boot", size: 10 * GiB },
+      { name: "#1", size: 8 * GiB, sr: localSr.uuid },
+      { name: "#2", size: 2 * GiB, sr: "shared-nfs" },
     ]);
     // And nothing left to do.
     const again = await providers.Vm.diff!(created.id, updated.outs, { ...news, __provider: "stub" });

@@ -298,21 +298,33 @@ describe("devices", () => {
     await call(url, "VDI.destroy", session, vdi);
     expect(await call(url, "SR.get_physical_utilisation", session, sr)).toBe(before);
   });
-  test("VDI.pool_migrate moves a disk to another SR", async () => {
+  test("VDI.pool_migrate moves a running VM's disk to another SR; a loose VDI needs a VM", async () => {
     const srs = await call<Record<string, Rec>>(url, "SR.get_all_records", session);
     const local = Object.entries(srs).find(([, r]) => r.name_label === "Local storage")![0];
     const shared = Object.entries(srs).find(([, r]) => r.name_label === "shared-nfs")![0];
-    const vdi = await call<string>(url, "VDI.create", session, {
+    const loose = await call<string>(url, "VDI.create", session, {
       SR: local,
       virtual_size: GiB,
       type: "user",
       name_label: "moving",
     });
+    expect(await failure(call(url, "VDI.pool_migrate", session, loose, shared, {}))).toEqual([
+      "VDI_NEEDS_VM_FOR_MIGRATE",
+      loose,
+    ]);
+    await call(url, "VDI.destroy", session, loose);
+    const vm = await newVm(url, session, "Debian Bookworm 12", "mover-1");
+    await call(url, "VM.start", session, vm, false, false);
+    const vbd = (await rec(vm)).VBDs as string[];
+    const vdi = await call<string>(url, "VBD.get_VDI", session, vbd[0]);
+    expect(await call(url, "VDI.get_SR", session, vdi)).toBe(shared);
     const uuid = await call<string>(url, "VDI.get_uuid", session, vdi);
-    const moved = await call<string>(url, "VDI.pool_migrate", session, vdi, shared, {});
-    expect(await call(url, "VDI.get_SR", session, moved)).toBe(shared);
+    const moved = await call<string>(url, "VDI.pool_migrate", session, vdi, local, {});
+    expect(await call(url, "VDI.get_SR", session, moved)).toBe(local);
     expect(await call(url, "VDI.get_uuid", session, moved)).toBe(uuid);
     expect(await call(url, "VDI.get_by_uuid", session, uuid)).toBe(moved);
+    expect(await call(url, "VBD.get_VDI", session, vbd[0])).toBe(moved);
+    await call(url, "VM.hard_shutdown", session, vm);
   });
   test("VBD/VIF hotplug needs a running VM with PV drivers", async () => {
     const vm = await newVm(url, session, "Debian Bookworm 12", "dev-1");

@@ -11,7 +11,7 @@ const inputs: VmInputs = {
   maxVcpus: 4,
   memory: 2 * GiB,
   maxMemory: 4 * GiB,
-  disks: [{ size: 20 * GiB }, { size: 10 * GiB, sr: "shared-nfs" }],
+  disks: [{ size: 20 * GiB }, { name: "data", size: 10 * GiB, sr: "shared-nfs" }],
   networks: [{ network: "VM Network" }],
   powerState: "Running",
   haRestartPriority: "",
@@ -23,6 +23,13 @@ const inputs: VmInputs = {
 
 const state: VmState = {
   ...inputs,
+  disks: [
+    { name: "boot", size: 20 * GiB },
+    { name: "data", size: 10 * GiB, sr: "shared-nfs" },
+  ],
+  networks: [{ name: "net:VM Network", network: "VM Network" }],
+  onlineResizable: ["boot", "data"],
+  pvDrivers: true,
   uuid: "6f1c2a4e-0000-4000-8000-000000000001",
   residentOn: "host-1",
   domainType: "hvm",
@@ -117,22 +124,23 @@ const cases: Case[] = [
   },
   {
     name: "a data disk grown is an online resize",
-    news: { disks: [inputs.disks[0]!, { size: 20 * GiB, sr: "shared-nfs" }] },
+    news: { disks: [inputs.disks[0]!, { name: "data", size: 20 * GiB, sr: "shared-nfs" }] },
     expect: { disruption: "live", kinds: ["resizeDisk"] },
   },
   {
-    name: "the boot disk grown needs a restart",
+    name: "the boot disk on an SR without online resize needs a restart",
+    old: { onlineResizable: [] },
     news: { disks: [{ size: 40 * GiB }, inputs.disks[1]!], allowRestart: true },
     expect: { disruption: "restart", kinds: ["restart"] },
   },
   {
     name: "a disk never shrinks",
-    news: { disks: [inputs.disks[0]!, { size: 1 * GiB, sr: "shared-nfs" }] },
+    news: { disks: [inputs.disks[0]!, { name: "data", size: 1 * GiB, sr: "shared-nfs" }] },
     expect: { blocked: /cannot shrink/ },
   },
   {
     name: "a disk moved to another SR is a live storage migration",
-    news: { disks: [inputs.disks[0]!, { size: 10 * GiB, sr: "local-xen-01" }] },
+    news: { disks: [inputs.disks[0]!, { name: "data", size: 10 * GiB, sr: "local-xen-01" }] },
     expect: { disruption: "live", kinds: ["moveDisk"] },
   },
   {

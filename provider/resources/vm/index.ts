@@ -1,0 +1,333 @@
+/**
+ * The Vm resource provider, the thin contract between the engine and the three layers below it: check (zod,
+ * local), diff (the pure planner, says why), and create/read/update/delete as observe -> plan -> execute, each
+ * phase bounded by one deadline (`timeouts.create/update/delete`).
+ */
+import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { clientFor, configureFrom } from "../../connection";
+import { diskKey, nicKeys } from "../../plan/devices";
+import { haltForDelete } from "../../plan/power";
+import { describePlan, planVm, shutdownPolicy, type VmState } from "../../plan/vm";
+import { checkInputs, vmInputSchema, type PowerState, type VmInputs } from "../../schema";
+import { formatSize } from "../../units";
+import type { XenApiClient } from "../../xenapi";
+import {
+  cached,
+  inputsOf,
+  inventoryFor,
+  KeyedLimiter,
+  OWNER_KEY,
+  isGone,
+  isNullRef,
+  map,
+  partialFailure,
+  readResult,
+  record,
+  refOrGone,
+  refs,
+  resolveRef,
+  say,
+  str,
+} from "../common";
+import { PhaseDeadline } from "../deadline";
+import { ProviderError } from "../errors";
+import { execute, powerOp, runFor } from "./execute";
+import { CREATING_KEY, cloneName, findUnfinishedCreate } from "./identity";
+import { observe, type Desired, type SrFeatures } from "./observe";
+
+export const VM_OUTPUT_KEYS = [
+  "uuid",
+  "pvDrivers",
+  "residentOn",
+  "domainType",
+  "ipAddresses",
+  "actualMemory",
+  "actualVcpus",
+  "diskUuids",
+  "onlineResizable",
+  "memoryStaticMin",
+] as const;
+
+const DEFAULT_TIMEOUT_MS = { create: 30 * 60_000, update: 30 * 60_000, delete: 15 * 60_000 };
+/** After a phase failed: the few calls that record what exists get their own short budget. */
+const RECORDING_BUDGET_MS = 15_000;
+
+/**
+ * XenAPI contention is per host: a few lifecycle operations at a time on each, whatever --parallel says. VMs not
+ * yet placed (new, halted) share one wider queue: the pool master spreads their starts itself.
+ */
+const UNPLACED = "unplaced";
+const perHost = new KeyedLimiter((key) => (key === UNPLACED ? 32 : 8));
+
+type Provider = Required<Pick<dynamic.ResourceProvider, "check" | "diff" | "create" | "read" | "update" | "delete">> &
+  Pick<dynamic.ResourceProvider, "configure">;
+
+function phaseDeadline(vm: Pick<VmInputs, "timeouts">, phase: keyof typeof DEFAULT_TIMEOUT_MS): PhaseDeadline {
+  return new PhaseDeadline(vm.timeouts?.[phase] ?? DEFAULT_TIMEOUT_MS[phase], `timeouts.${phase}`);
+}
+
+/** Parses `other_config.disks` of a template (`<provision><disk device="0" size="..." .../></provision>`). */
+export function templateDiskSizes(xml: string | undefined): Map<number, number> {
+  const sizes = new Map<number, number>();
+  for (const m of (xml ?? "").matchAll(/<disk\b([^>]*)>?/g)) {
+    const device = /device="(\d+)"/.exec(m[1]!);
+    const size = /size="(\d+)"/.exec(m[1]!);
+    if (device && size) sizes.set(Number(device[1]), Number(size[1]));
+  }
+  return sizes;
+}
+
+/** Storage-manager features per SR type, read once per client (SM records do not change while a pool runs). */
+const smFeatures = new WeakMap<XenApiClient, Promise<Map<string, Set<string>>>>();
+function srFeaturesOf(client: XenApiClient): SrFeatures {
+  return async (srType) => {
+    let all = smFeatures.get(client);
+    if (!all) {
+      all = client.call<Record<string, Record<string, unknown>>>("SM.get_all_records", []).then(
+        (sms) => {
+          const out = new Map<string, Set<string>>();
+          for (const sm of Object.values(sms))
+            out.set(String(sm.type), new Set(Object.keys((sm.features as Record<string, unknown>) ?? {})));
+          return out;
+        },
+        // A pool that does not answer SM records: assume no optional capability (the safe side).
+        () => new Map<string, Set<string>>(),
+      );
+      smFeatures.set(client, all);
+    }
+    return (await all).get(srType) ?? new Set();
+  };
+}
+
+/** The VM as it is now, read through the inventory cache brought up to date first (a few calls, not a dozen). */
+async function outputs(client: XenApiClient, ref: string, desired: Desired): Promise<VmState> {
+  const inventory = await inventoryFor(desired.url);
+  return clean(await observe(cached(inventory, client), ref, desired, srFeaturesOf(client)));
+}
+
+/** Removes undefined values so the engine stores exactly what the planner compares. */
+function clean<T extends object>(o: T): T {
+  return JSON.parse(JSON.stringify(o)) as T;
+}
+
+async function waitForIp(client: XenApiClient, ref: string, deadline: PhaseDeadline, name: string): Promise<void> {
+  for (let delay = 200; ; delay = Math.min(delay * 2, 5000)) {
+    const vm = await record(client, "VM", ref);
+    if (!isNullRef(vm.guest_metrics)) {
+      const gm = await record(client, "VM_guest_metrics", vm.guest_metrics as string);
+      if (Object.entries(map(gm, "networks")).some(([k, v]) => /\/ip$/.test(k) && v && !v.startsWith("169.254.")))
+        return;
+    }
+    await deadline.sleep(delay, `${name} reported an IP address (waitForIp)`);
+  }
+}
+
+/** Brings an existing VM (fresh clone, resumed attempt or adopted) to the desired state. */
+async function reconcile(
+  client: XenApiClient,
+  ref: string,
+  news: VmInputs,
+  deadline: PhaseDeadline,
+  allowRestart: boolean,
+) {
+  const run = runFor({ client, deadline, ref, news });
+  const vm = await run.read("VM", ref);
+  if (vm.is_a_template === true) {
+    // A clone of a template is a template until provisioned (VM.provision creates its disks).
+    await run.xen.VM.provision(ref);
+    const provisioned = await run.read("VM", ref);
+    for (const vbdRef of refs(provisioned, "VBDs")) {
+      const vbd = await run.read("VBD", vbdRef);
+      if (!isNullRef(vbd.VDI) && news.ownershipKey)
+        await run.xen.VDI.add_to_other_config(vbd.VDI as string, OWNER_KEY, news.ownershipKey).catch(() => undefined);
+    }
+  }
+  const actual = await outputs(client, ref, news);
+  const plan = planVm(actual, { ...news, allowRestart });
+  if (plan.blocked) throw new ProviderError(plan.blocked, { path: news.nameLabel, code: "BLOCKED" });
+  await perHost.run(actual.residentOn || UNPLACED, () => execute({ client, deadline, ref, news }, plan.steps));
+  if (news.waitForIp && news.powerState === "Running") await waitForIp(client, ref, deadline, news.nameLabel);
+}
+
+/**
+ * Clones the template under a name derived from the ownership key, tags the clone as an unfinished create of this
+ * instance, then gives it its name: a retried create finds it by the tag, or by that name if the answer to the
+ * clone itself was lost.
+ */
+async function cloneFromTemplate(client: XenApiClient, news: VmInputs, owner: string, deadline: PhaseDeadline) {
+  const template = await resolveRef(client, "VM", news.template, "template", (r) => r.is_a_template === true);
+  const tpl = await record(client, "VM", template);
+  const bootSize = templateDiskSizes(map(tpl, "other_config").disks).get(0);
+  if (bootSize !== undefined && news.disks[0] && news.disks[0].size < bootSize) {
+    throw new ProviderError(
+      `${formatSize(news.disks[0].size)} is smaller than the boot disk of template "${news.template}" (${formatSize(bootSize)}); disks cannot shrink`,
+      { path: "disks[0].size" },
+    );
+  }
+  const xen = runFor({ client, deadline, ref: "", news }).xen;
+  const ref = await xen.VM.clone(template, owner ? cloneName(owner) : news.nameLabel);
+  try {
+    if (owner) {
+      await xen.VM.add_to_other_config(ref, CREATING_KEY, owner);
+      await xen.VM.add_to_other_config(ref, OWNER_KEY, owner);
+    }
+  } catch (e) {
+    // Tagging failed: remove the fresh clone rather than leave it behind.
+    await client.call("VM.destroy", [ref]).catch(() => undefined);
+    throw e;
+  }
+  if (owner) await xen.VM.set_name_label(ref, news.nameLabel);
+  return ref;
+}
+
+/** The create is over (done, or recorded in the state by a partial failure): the VM is no longer resumable. */
+async function markFinished(client: XenApiClient, ref: string, budgetMs: number): Promise<void> {
+  const vm = await record(client, "VM", ref);
+  if (CREATING_KEY in map(vm, "other_config"))
+    await client.call("VM.remove_from_other_config", [ref, CREATING_KEY], { deadlineMs: budgetMs });
+}
+
+/** State written by a partial create or an older version may lack fields: fill them, keys included. */
+function asState(olds: Record<string, unknown>): VmState {
+  const s = olds as Partial<VmState>;
+  const networks = s.networks ?? [];
+  const keys = nicKeys(networks);
+  return {
+    ...(s as VmState),
+    disks: (s.disks ?? []).map((d, i) => ({ ...d, name: d.name ?? diskKey(d, i) })),
+    networks: networks.map((n, i) => ({ ...n, name: n.name ?? keys[i]! })),
+    tags: s.tags ?? [],
+    otherConfig: s.otherConfig ?? {},
+    diskUuids: s.diskUuids ?? [],
+    ipAddresses: s.ipAddresses ?? [],
+  };
+}
+
+/** What a failed create/update records: the VM as observed (or the inputs), under a short budget of its own. */
+async function recordedProps(client: XenApiClient, ref: string, news: VmInputs, uuid: string) {
+  const observed = await Promise.race([
+    outputs(client, ref, news),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), RECORDING_BUDGET_MS)),
+  ]).catch(() => ({ ...news, uuid }));
+  return { ...observed, ...pick(news) };
+}
+
+export const vmProvider: Provider = {
+  async configure(req) {
+    configureFrom(req.config);
+  },
+
+  async check(_olds, news) {
+    const result = checkInputs(vmInputSchema, news, VM_OUTPUT_KEYS, { memory: 1024 ** 3, vcpus: 1 });
+    return result.failures.length > 0 ? { failures: result.failures } : { inputs: result.inputs };
+  },
+
+  async diff(_id, olds, news) {
+    const plan = planVm(asState(olds), inputsOf<VmInputs>(news));
+    if (plan.blocked) throw new ProviderError(plan.blocked, { path: `xen:Vm ${(news.nameLabel as string) ?? ""}` });
+    for (const line of describePlan(String(news.nameLabel ?? olds.nameLabel), plan)) say(line);
+    return {
+      changes: plan.changed.length > 0,
+      replaces: plan.replaces,
+      deleteBeforeReplace: plan.replaces.includes("adopt"),
+    };
+  },
+
+  async create(inputs) {
+    const news = inputsOf<VmInputs>(inputs);
+    const client = clientFor(news.url);
+    const deadline = phaseDeadline(news, "create");
+    const owner = news.ownershipKey ?? "";
+    let ref: string | undefined;
+    if (news.adopt) {
+      ref = await client.getByUuid("VM", news.adopt);
+      say(`xen:Vm ${news.nameLabel}: adopting existing VM ${news.adopt}`);
+      if (owner) {
+        await client.call("VM.remove_from_other_config", [ref, OWNER_KEY]);
+        await client.call("VM.add_to_other_config", [ref, OWNER_KEY, owner]);
+      }
+    } else {
+      ref = findUnfinishedCreate(await inventoryFor(news.url), owner);
+      if (ref)
+        say(`xen:Vm ${news.nameLabel}: resuming an unfinished create of this resource (VM tagged ${CREATING_KEY})`);
+    }
+    const vmRef = ref ?? (await cloneFromTemplate(client, news, owner, deadline));
+    const uuid = (await record(client, "VM", vmRef)).uuid;
+    try {
+      await reconcile(client, vmRef, news, deadline, news.adopt ? news.allowRestart : true);
+      await markFinished(client, vmRef, Math.max(deadline.remainingMs(), RECORDING_BUDGET_MS));
+      return { id: uuid, outs: await outputs(client, vmRef, news) };
+    } catch (e) {
+      // The VM exists: record it (the next `up` updates it instead of duplicating it) and mark the create over,
+      // so that a later replacement never takes it for its own unfinished create.
+      const props = await recordedProps(client, vmRef, news, uuid);
+      await markFinished(client, vmRef, RECORDING_BUDGET_MS).catch(() => undefined);
+      throw partialFailure(uuid, props, inputs.__provider, e);
+    }
+  },
+
+  async read(id, props) {
+    const olds = asState((props ?? {}) as Record<string, unknown>);
+    // Refresh reads from the inventory cache (one get_all_records per class, then events), not per-VM calls.
+    const inventory = await inventoryFor(olds.url);
+    const found = inventory.byUuid("VM", id);
+    if (!found) return {}; // deleted out of band: the engine drops it, the next `up` recreates it
+    const client = clientFor(olds.url);
+    const outs = clean(await observe(cached(inventory, client), found.ref, olds, srFeaturesOf(client)));
+    return readResult(id, outs, VM_OUTPUT_KEYS);
+  },
+
+  async update(id, _olds, newsRaw) {
+    const news = inputsOf<VmInputs>(newsRaw);
+    const client = clientFor(news.url);
+    const deadline = phaseDeadline(news, "update");
+    const ref = await client.getByUuid("VM", id);
+    try {
+      await reconcile(client, ref, news, deadline, news.allowRestart);
+      await markFinished(client, ref, Math.max(deadline.remainingMs(), RECORDING_BUDGET_MS));
+    } catch (e) {
+      throw partialFailure(id, await recordedProps(client, ref, news, id), newsRaw.__provider, e);
+    }
+    return { outs: await outputs(client, ref, news) };
+  },
+
+  async delete(id, props) {
+    const olds = asState(props as Record<string, unknown>);
+    const client = clientFor(olds.url);
+    const ref = await refOrGone(client, "VM", id);
+    if (!ref) return;
+    const deadline = phaseDeadline(olds, "delete");
+    const run = runFor({ client, deadline, ref, news: olds as unknown as VmInputs });
+    try {
+      // Read fresh, never from a cache: a failed update may have left the VM in any power state.
+      const vm = await run.read("VM", ref);
+      for (const op of haltForDelete(str(vm, "power_state") as PowerState, shutdownPolicy(olds, olds)))
+        await powerOp(run, op);
+      const owner = olds.ownershipKey ?? "";
+      const vdis: string[] = [];
+      for (const vbdRef of refs(await run.read("VM", ref), "VBDs")) {
+        const vbd = await run.read("VBD", vbdRef);
+        if (isNullRef(vbd.VDI)) continue;
+        const vdi = await run.read("VDI", vbd.VDI as string);
+        // Only disks this stack created: never shared or template disks, nor those of an adopted VM.
+        if (owner && map(vdi, "other_config")[OWNER_KEY] === owner && vdi.sharable !== true)
+          vdis.push(vbd.VDI as string);
+      }
+      await run.xen.VM.destroy(ref);
+      for (const vdi of vdis) {
+        await run.xen.VDI.destroy(vdi).catch((e: unknown) => {
+          if (!isGone(e)) throw e;
+        });
+      }
+    } catch (e) {
+      if (isGone(e)) return;
+      throw e;
+    }
+  },
+};
+
+/** The state-only inputs are kept as given (they are not observable on the VM). */
+function pick(news: VmInputs): Partial<VmInputs> {
+  const { template, url, allowRestart, waitForIp, timeouts, shutdownTimeout, ownershipKey, adopt } = news;
+  return clean({ template, url, allowRestart, waitForIp, timeouts, shutdownTimeout, ownershipKey, adopt });
+}

@@ -1,0 +1,210 @@
+/**
+ * Observation: the VM as it is, as a {@link VmState} in the terms of the program (names where the program used
+ * names, devices under their keys, in the program's order). Reads only; decides nothing.
+ */
+import { DISK_KEY, NIC_KEY, diskKey, nicKeys } from "../../plan/devices";
+import type { ObservedDisk, ObservedNic, VmState } from "../../plan/vm";
+import type { PowerState, VmInputs } from "../../schema";
+import { OWNER_KEY, isGone, isNullRef, map, num, refs, sameForm, str, type Reader, type Rec } from "../common";
+import { CREATING_KEY } from "./identity";
+
+/** What the observation is compared with: the program's inputs, or the last state (refresh). */
+export type Desired = Omit<VmInputs, "disks" | "networks"> & {
+  disks: Array<VmInputs["disks"][number] | ObservedDisk>;
+  networks: Array<VmInputs["networks"][number] | ObservedNic>;
+};
+
+/** SR types whose storage manager declares a feature, e.g. VDI_RESIZE_ONLINE. */
+export type SrFeatures = (srType: string) => Promise<ReadonlySet<string>>;
+
+/** The VM's disks (not CDs, not empty drives) in userdevice order; the first is the boot disk. */
+export async function diskVbds(reader: Reader, vm: Rec): Promise<Array<{ ref: string; vbd: Rec }>> {
+  const disks: Array<{ ref: string; vbd: Rec }> = [];
+  for (const ref of refs(vm, "VBDs")) {
+    const vbd = await reader("VBD", ref);
+    if (str(vbd, "type") === "Disk" && !isNullRef(vbd.VDI)) disks.push({ ref, vbd });
+  }
+  return disks.sort((a, b) => Number(str(a.vbd, "userdevice")) - Number(str(b.vbd, "userdevice")));
+}
+
+/** The key of each disk VBD of the VM: the VDI's tag, else boot / position. */
+export function observedDiskKey(vdi: Rec, position: number, desired: Desired): string {
+  const tagged = map(vdi, "other_config")[DISK_KEY];
+  if (tagged) return tagged;
+  return position === 0 ? diskKey(desired.disks[0] ?? {}, 0) : diskKey({}, position);
+}
+
+function inDesiredOrder<T extends { name: string }>(items: T[], desiredKeys: string[]): T[] {
+  const rank = (k: string) => {
+    const i = desiredKeys.indexOf(k);
+    return i < 0 ? desiredKeys.length : i;
+  };
+  return [...items].sort((a, b) => rank(a.name) - rank(b.name));
+}
+
+export async function observe(reader: Reader, ref: string, desired: Desired, srFeatures: SrFeatures): Promise<VmState> {
+  const vm = await reader("VM", ref);
+  const otherConfig = { ...map(vm, "other_config") };
+  delete otherConfig[OWNER_KEY];
+  delete otherConfig[CREATING_KEY];
+  // Keys the program does not manage are not drift.
+  for (const k of Object.keys(otherConfig)) if (!(k in desired.otherConfig)) delete otherConfig[k];
+
+  const { disks, diskUuids, onlineResizable } = await observeDisks(reader, vm, desired, srFeatures);
+  const networks = await observeNics(reader, vm, desired);
+
+  let affinityHost: string | undefined;
+  if (!isNullRef(vm.affinity))
+    affinityHost = sameForm(desired.affinityHost, await reader("host", vm.affinity as string));
+  const residentOn = isNullRef(vm.resident_on) ? "" : (await reader("host", vm.resident_on as string)).uuid;
+  const powerState = str(vm, "power_state") as PowerState;
+
+  let actualMemory = num(vm, "memory_dynamic_max");
+  let actualVcpus = num(vm, "VCPUs_at_startup");
+  let domainType = str(vm, "domain_type");
+  if (!isNullRef(vm.metrics) && powerState !== "Halted") {
+    const metrics = await readOrGone(reader, "VM_metrics", vm.metrics as string);
+    if (metrics) {
+      actualMemory = num(metrics, "memory_actual") || actualMemory;
+      actualVcpus = num(metrics, "VCPUs_number") || actualVcpus;
+      domainType = str(metrics, "current_domain_type") || domainType;
+    }
+  }
+  const ipAddresses: string[] = [];
+  // The XenAPI gate treats a non-PV guest without guest metrics as lacking PV drivers. The drivers are in the
+  // guest: what it reported while running still holds while it is suspended or paused.
+  let pvDrivers = domainType === "pv";
+  if (!isNullRef(vm.guest_metrics) && powerState !== "Halted") {
+    const gm = await readOrGone(reader, "VM_guest_metrics", vm.guest_metrics as string);
+    if (gm) {
+      pvDrivers ||= gm.PV_drivers_detected === true;
+      if (powerState === "Running")
+        for (const [k, v] of Object.entries(map(gm, "networks")))
+          if (/\/ip(v6\/\d+)?$/.test(k) && v) ipAddresses.push(v);
+    }
+  }
+
+  return {
+    ...(desired as unknown as VmState),
+    nameLabel: vm.name_label ?? "",
+    description: str(vm, "name_description"),
+    vcpus: num(vm, "VCPUs_at_startup"),
+    maxVcpus: num(vm, "VCPUs_max"),
+    memory: num(vm, "memory_dynamic_max"),
+    maxMemory: num(vm, "memory_static_max"),
+    memoryStaticMin: num(vm, "memory_static_min"),
+    disks,
+    networks,
+    powerState,
+    ...(affinityHost !== undefined ? { affinityHost } : { affinityHost: undefined }),
+    haRestartPriority: str(vm, "ha_restart_priority") as VmInputs["haRestartPriority"],
+    tags: [...refs(vm, "tags")].sort(),
+    otherConfig,
+    uuid: vm.uuid,
+    residentOn,
+    domainType,
+    ipAddresses: ipAddresses.sort(),
+    actualMemory,
+    actualVcpus,
+    diskUuids,
+    onlineResizable,
+    pvDrivers,
+  };
+}
+
+async function readOrGone(
+  reader: Reader,
+  cls: "VM_metrics" | "VM_guest_metrics",
+  ref: string,
+): Promise<Rec | undefined> {
+  try {
+    return await reader(cls, ref);
+  } catch (e) {
+    if (isGone(e)) return undefined;
+    throw e;
+  }
+}
+
+async function observeDisks(reader: Reader, vm: Rec, desired: Desired, srFeatures: SrFeatures) {
+  // With no `disks` the VM's disks are not managed, and not reported.
+  if (desired.disks.length === 0) return { disks: [], diskUuids: [], onlineResizable: [] };
+  const desiredKeys = desired.disks.map((d, i) => diskKey(d, i));
+  const found: Array<ObservedDisk & { uuid: string }> = [];
+  const onlineResizable: string[] = [];
+  const vbds = await diskVbds(reader, vm);
+  for (const [position, { vbd }] of vbds.entries()) {
+    const vdi = await reader("VDI", vbd.VDI as string);
+    const sr = await reader("SR", vdi.SR as string);
+    const key = observedDiskKey(vdi, position, desired);
+    const want = position === 0 ? desired.disks[0] : desired.disks[desiredKeys.indexOf(key)];
+    found.push({
+      name: position === 0 ? desiredKeys[0]! : key,
+      size: num(vdi, "virtual_size"),
+      ...(want?.sr !== undefined ? { sr: sameForm(want.sr, sr) } : {}),
+      ...(want?.nameLabel !== undefined ? { nameLabel: vdi.name_label ?? "" } : {}),
+      ...(want?.keepOnRemove !== undefined ? { keepOnRemove: want.keepOnRemove } : {}),
+      uuid: vdi.uuid,
+    });
+    if ((await srFeatures(str(sr, "type"))).has("VDI_RESIZE_ONLINE")) onlineResizable.push(found.at(-1)!.name);
+  }
+  const [boot, ...data] = found;
+  const ordered = boot ? [boot, ...inDesiredOrder(data, desiredKeys)] : [];
+  return {
+    disks: ordered.map(({ uuid: _uuid, ...d }) => d),
+    diskUuids: ordered.map((d) => d.uuid),
+    onlineResizable,
+  };
+}
+
+/** The disk VBDs of the VM under their keys (what the executor acts on). */
+export async function disksByKey(reader: Reader, vm: Rec, desired: Desired) {
+  const out = new Map<string, { vbdRef: string; vbd: Rec; vdiRef: string; vdi: Rec; position: number }>();
+  for (const [position, { ref, vbd }] of (await diskVbds(reader, vm)).entries()) {
+    const vdi = await reader("VDI", vbd.VDI as string);
+    const key = position === 0 ? diskKey(desired.disks[0] ?? {}, 0) : observedDiskKey(vdi, position, desired);
+    out.set(key, { vbdRef: ref, vbd, vdiRef: vbd.VDI as string, vdi, position });
+  }
+  return out;
+}
+
+/** The VIFs of the VM under their keys. */
+export async function nicsByKey(
+  reader: Reader,
+  vm: Rec,
+  desired: Desired,
+): Promise<Map<string, { ref: string; vif: Rec }>> {
+  const { vifs, keys } = await keyedVifs(reader, vm, desired);
+  return new Map(vifs.map((v, i) => [keys[i]!, v]));
+}
+
+async function keyedVifs(reader: Reader, vm: Rec, desired: Desired) {
+  const vifs: Array<{ ref: string; vif: Rec }> = [];
+  for (const ref of refs(vm, "VIFs")) vifs.push({ ref, vif: await reader("VIF", ref) });
+  vifs.sort((a, b) => Number(str(a.vif, "device")) - Number(str(b.vif, "device")));
+  const nets: Rec[] = [];
+  for (const { vif } of vifs) nets.push(await reader("network", vif.network as string));
+  // An untagged VIF (adopted VM, older state) is known by its network, in the form the program names it.
+  const formOf = (net: Rec) => {
+    const named = desired.networks.find((n) => n.network === net.uuid || n.network === net.name_label);
+    return sameForm(named?.network, net);
+  };
+  const derived = nicKeys(nets.map((net) => ({ network: formOf(net) })));
+  const keys = vifs.map(({ vif }, i) => map(vif, "other_config")[NIC_KEY] || derived[i]!);
+  return { vifs, nets, keys, formOf };
+}
+
+async function observeNics(reader: Reader, vm: Rec, desired: Desired): Promise<ObservedNic[]> {
+  const desiredKeys = nicKeys(desired.networks);
+  const { vifs: keyed, nets, keys, formOf } = await keyedVifs(reader, vm, desired);
+  const vifs = keyed.map((v) => v.vif);
+  const nics: ObservedNic[] = vifs.map((vif, i) => {
+    const key = keys[i]!;
+    const want = desired.networks[desiredKeys.indexOf(key)];
+    return {
+      name: key,
+      network: sameForm(want?.network ?? formOf(nets[i]!), nets[i]!),
+      ...(want?.mac !== undefined ? { mac: str(vif, "MAC").toLowerCase() } : {}),
+    };
+  });
+  return inDesiredOrder(nics, desiredKeys);
+}
