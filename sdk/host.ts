@@ -2,6 +2,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { providerStubs } from "./provider-stub";
 
 export interface HostArgs {
+  /** Deadlines per phase (seconds or `"10m"`), each bounding the whole phase; default 2 min per operation wait. */
+  timeouts?: pulumi.Input<{ create?: number | string; update?: number | string; delete?: number | string }>;
   /** Management address of the host; it is joined to the pool (pool.join on that host) when not a member. */
   address: pulumi.Input<string>;
   /** Default true. false disables the host (running VMs keep running). */

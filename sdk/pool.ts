@@ -9,6 +9,8 @@ export interface PoolHaArgs {
 }
 
 export interface PoolArgs {
+  /** Deadlines per phase (seconds or `"10m"`), each bounding the whole phase; default 2 min per operation wait. */
+  timeouts?: pulumi.Input<{ create?: number | string; update?: number | string; delete?: number | string }>;
   nameLabel: pulumi.Input<string>;
   description?: pulumi.Input<string>;
   /** Default SR (name_label or UUID). */

@@ -15,6 +15,8 @@ import type { VmDisk, VmNetwork } from "../schema";
 /** other_config keys holding a device's key on its VDI / VIF. */
 export const DISK_KEY = "pulumi-xen.disk";
 export const NIC_KEY = "pulumi-xen.nic";
+/** other_config key on a VDI that is detached and kept, not destroyed, when its entry leaves `disks`. */
+export const KEEP_KEY = "pulumi-xen.keep-on-remove";
 
 /** The key of the boot disk when `disks[0]` has no name. */
 export const BOOT_KEY = "boot";

@@ -16,7 +16,16 @@ export function planByKeys(
   return { changed, replaces: changed.filter((k) => replaceKeys.includes(k)) };
 }
 
-export const POOL_INPUT_KEYS = ["nameLabel", "description", "defaultSr", "ha", "tags", "otherConfig", "url"] as const;
+export const POOL_INPUT_KEYS = [
+  "nameLabel",
+  "description",
+  "defaultSr",
+  "ha",
+  "tags",
+  "otherConfig",
+  "timeouts",
+  "url",
+] as const;
 export const POOL_REPLACE_KEYS = ["url"] as const;
 export const HOST_INPUT_KEYS = [
   "address",
@@ -25,6 +34,7 @@ export const HOST_INPUT_KEYS = [
   "nameLabel",
   "tags",
   "ejectOnDelete",
+  "timeouts",
   "url",
 ] as const;
 export const HOST_REPLACE_KEYS = ["address", "url"] as const;

@@ -17,6 +17,8 @@ export type DeviceStep =
   | { kind: "moveDisk"; key: string; sr: string; method: "live" | "copy"; needsDomain: boolean }
   | { kind: "retagDisk"; from: string; to: string; needsDomain: false }
   | { kind: "setDiskLabel"; key: string; value: string; needsDomain: false }
+  /** keepOnRemove is kept on the VDI, so that it holds when the entry is gone from the program. */
+  | { kind: "setDiskKeep"; key: string; keep: boolean; needsDomain: false }
   | { kind: "addVif"; key: string; network: VmNetwork; plug: boolean; needsDomain: boolean }
   | { kind: "removeVif"; key: string; unplug: boolean; needsDomain: boolean }
   | { kind: "moveVif"; key: string; network: string; needsDomain: false };
@@ -35,7 +37,7 @@ export interface DevicePlan {
   restartWhy: string[];
   levels: Disruption[];
   reasons: string[];
-  /** A state-only difference (keepOnRemove): recorded, nothing to call. */
+  /** A state-only difference (the boot disk's key): recorded, nothing to call. */
   stateOnly: boolean;
   blocked?: string;
 }
@@ -170,7 +172,10 @@ export function planDisks(old: OldVm, news: VmInputs, ctx: DevicePlanContext): D
       plan.steps.push({ kind: "setDiskLabel", key, value: want.nameLabel, needsDomain: false });
       plan.levels.push("none");
     }
-    if ((want.keepOnRemove ?? false) !== (was.keepOnRemove ?? false)) plan.stateOnly = true;
+    if ((want.keepOnRemove ?? false) !== (was.keepOnRemove ?? false)) {
+      plan.steps.push({ kind: "setDiskKeep", key, keep: want.keepOnRemove ?? false, needsDomain: false });
+      plan.levels.push("none");
+    }
   }
   return plan;
 }

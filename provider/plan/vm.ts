@@ -374,6 +374,7 @@ function orderSteps(steps: VmStep[]): VmStep[] {
       case "setAffinity":
       case "retagDisk":
       case "setDiskLabel":
+      case "setDiskKeep":
         return 0;
       case "setLimits":
         return 2;

@@ -26,7 +26,7 @@ export const refs = (r: Rec, k: string): string[] => (Array.isArray(r[k]) ? (r[k
 export const map = (r: Rec, k: string): Record<string, string> =>
   r[k] && typeof r[k] === "object" ? (r[k] as Record<string, string>) : {};
 
-export async function record(client: XenApiClient, cls: XenClass, ref: string): Promise<Rec> {
+export async function record(client: Pick<XenApiClient, "getRecord">, cls: XenClass, ref: string): Promise<Rec> {
   return (await client.getRecord(cls, ref)) as unknown as Rec;
 }
 

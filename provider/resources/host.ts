@@ -7,8 +7,9 @@ import { clientFor, clientForHost, configureFrom, resolveConnection } from "../c
 import { HOST_INPUT_KEYS, HOST_REPLACE_KEYS, planByKeys } from "../plan/simple";
 import { checkInputs, hostInputSchema, type HostInputs } from "../schema";
 import { formatSize } from "../units";
-import type { XenApiClient } from "../xenapi";
+import type { FacadeClient } from "../xenapi";
 import { isXenApiError } from "../xenapi";
+import { PhaseDeadline } from "./deadline";
 import { inputsOf, isGone, map, num, readResult, record, refOrGone, refs, say, str } from "./common";
 
 export const HOST_OUTPUT_KEYS = [
@@ -28,9 +29,14 @@ export type HostState = HostInputs & {
   residentVmUuids: string[];
 };
 
-const JOIN_WAIT_MS = 120_000;
+/** Per phase unless `timeouts` says otherwise: a join, an evacuation or an eject is bounded as a whole. */
+const DEFAULT_PHASE_MS = 120_000;
 
-async function findByAddress(client: XenApiClient, address: string): Promise<string | undefined> {
+function phaseDeadline(host: Pick<HostInputs, "timeouts">, phase: "create" | "update" | "delete"): PhaseDeadline {
+  return new PhaseDeadline(host.timeouts?.[phase] ?? DEFAULT_PHASE_MS, `timeouts.${phase}`);
+}
+
+async function findByAddress(client: FacadeClient, address: string): Promise<string | undefined> {
   for (const [ref, h] of await client.getAllRecords("host")) {
     const rec = h as unknown as Record<string, unknown>;
     if (rec.address === address || rec.hostname === address) return ref;
@@ -38,7 +44,12 @@ async function findByAddress(client: XenApiClient, address: string): Promise<str
   return undefined;
 }
 
-async function join(poolClient: XenApiClient, address: string, url: string | undefined): Promise<string> {
+async function join(
+  poolClient: FacadeClient,
+  address: string,
+  url: string | undefined,
+  deadline: PhaseDeadline,
+): Promise<string> {
   const conn = resolveConnection(url);
   const pools = await poolClient.call<string[]>("pool.get_all", []);
   const master = await record(poolClient, "host", (await record(poolClient, "pool", pools[0]!)).master as string);
@@ -48,22 +59,20 @@ async function join(poolClient: XenApiClient, address: string, url: string | und
     // pool.join runs on the joining host and takes the master's address and credentials. It is called
     // synchronously: once joined, the host's own task list belongs to the pool and its task cannot be watched.
     await joining.call("pool.join", [str(master, "address"), conn.username, conn.password], {
-      timeoutMs: JOIN_WAIT_MS,
+      timeoutMs: deadline.check("pool.join"),
+      deadlineMs: deadline.check("pool.join"),
     });
   } finally {
     await joining.close().catch(() => undefined);
   }
-  const until = Date.now() + JOIN_WAIT_MS;
   for (;;) {
     const ref = await findByAddress(poolClient, address);
     if (ref) return ref;
-    if (Date.now() > until)
-      throw new Error(`host ${address} joined but did not appear in the pool within ${JOIN_WAIT_MS / 1000} s`);
-    await new Promise((r) => setTimeout(r, 500));
+    await deadline.sleep(500, `host ${address}, which joined, appeared in the pool`);
   }
 }
 
-async function enterMaintenance(client: XenApiClient, ref: string, name: string) {
+async function enterMaintenance(client: FacadeClient, ref: string, name: string) {
   const blockers = await client.call<Record<string, string[]>>("host.get_vms_which_prevent_evacuation", [ref]);
   const entries = Object.entries(blockers);
   if (entries.length > 0) {
@@ -85,7 +94,7 @@ async function enterMaintenance(client: XenApiClient, ref: string, name: string)
   }
 }
 
-async function apply(client: XenApiClient, ref: string, news: HostInputs) {
+async function apply(client: FacadeClient, ref: string, news: HostInputs) {
   const host = await record(client, "host", ref);
   if (news.nameLabel !== undefined && host.name_label !== news.nameLabel)
     await client.call("host.set_name_label", [ref, news.nameLabel]);
@@ -106,7 +115,7 @@ async function apply(client: XenApiClient, ref: string, news: HostInputs) {
   }
 }
 
-async function nonControlVms(client: XenApiClient, ref: string): Promise<string[]> {
+async function nonControlVms(client: FacadeClient, ref: string): Promise<string[]> {
   const host = await record(client, "host", ref);
   const uuids: string[] = [];
   for (const vmRef of refs(host, "resident_VMs")) {
@@ -116,7 +125,7 @@ async function nonControlVms(client: XenApiClient, ref: string): Promise<string[
   return uuids.sort();
 }
 
-async function observe(client: XenApiClient, ref: string, desired: HostInputs): Promise<HostState> {
+async function observe(client: FacadeClient, ref: string, desired: HostInputs): Promise<HostState> {
   const host = await record(client, "host", ref);
   const metrics = await record(client, "host_metrics", host.metrics as string);
   const enabled = host.enabled === true;
@@ -163,8 +172,9 @@ export const hostProvider: dynamic.ResourceProvider = {
   },
   async create(inputs) {
     const news = inputsOf<HostInputs>(inputs);
-    const client = clientFor(news.url);
-    const ref = (await findByAddress(client, news.address)) ?? (await join(client, news.address, news.url));
+    const deadline = phaseDeadline(news, "create");
+    const client = deadline.bound(clientFor(news.url));
+    const ref = (await findByAddress(client, news.address)) ?? (await join(client, news.address, news.url, deadline));
     await apply(client, ref, news);
     const outs = await observe(client, ref, news);
     return { id: outs.uuid, outs };
@@ -178,8 +188,8 @@ export const hostProvider: dynamic.ResourceProvider = {
   },
   async update(id, _olds, newsRaw) {
     const news = inputsOf<HostInputs>(newsRaw);
-    const client = clientFor(news.url);
-    const ref = await client.getByUuid("host", id);
+    const ref = await clientFor(news.url).getByUuid("host", id);
+    const client = phaseDeadline(news, "update").bound(clientFor(news.url));
     await apply(client, ref, news);
     return { outs: await observe(client, ref, news) };
   },
@@ -189,9 +199,9 @@ export const hostProvider: dynamic.ResourceProvider = {
       say(`xen:Host ${olds.address}: left in the pool (set ejectOnDelete: true to eject it on delete)`);
       return;
     }
-    const client = clientFor(olds.url);
+    const client = phaseDeadline(olds, "delete").bound(clientFor(olds.url));
     try {
-      const ref = await client.getByUuid("host", id);
+      const ref = await clientFor(olds.url).getByUuid("host", id);
       say(`xen:Host ${olds.address}: ejecting from the pool (${formatSize(olds.memoryTotal)} leaves the pool)`);
       await client.callAsync("pool.eject", [ref]);
     } catch (e) {

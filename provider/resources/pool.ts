@@ -4,6 +4,7 @@ import { clientFor, configureFrom } from "../connection";
 import { POOL_INPUT_KEYS, POOL_REPLACE_KEYS, planByKeys } from "../plan/simple";
 import { checkInputs, poolInputSchema, type PoolInputs } from "../schema";
 import type { XenApiClient } from "../xenapi";
+import { PhaseDeadline } from "./deadline";
 import { inputsOf, isNullRef, map, num, readResult, record, refs, resolveRef, sameForm, say, str } from "./common";
 
 export const POOL_OUTPUT_KEYS = ["uuid", "masterUuid", "hostUuids"] as const;
@@ -51,23 +52,30 @@ async function observe(client: XenApiClient, ref: string, desired: PoolInputs): 
   ) as PoolState;
 }
 
-async function apply(client: XenApiClient, ref: string, news: PoolInputs, olds?: Partial<PoolInputs>) {
-  const pool = await record(client, "pool", ref);
-  if (pool.name_label !== news.nameLabel) await client.call("pool.set_name_label", [ref, news.nameLabel]);
+async function apply(
+  client: XenApiClient,
+  ref: string,
+  news: PoolInputs,
+  olds: Partial<PoolInputs> | undefined,
+  deadline: PhaseDeadline,
+) {
+  const bounded = deadline.bound(client);
+  const pool = await record(bounded, "pool", ref);
+  if (pool.name_label !== news.nameLabel) await bounded.call("pool.set_name_label", [ref, news.nameLabel]);
   if (str(pool, "name_description") !== news.description)
-    await client.call("pool.set_name_description", [ref, news.description]);
+    await bounded.call("pool.set_name_description", [ref, news.description]);
   if (news.defaultSr !== undefined) {
     const sr = await resolveRef(client, "SR", news.defaultSr, "defaultSr");
-    if (pool.default_SR !== sr) await client.call("pool.set_default_SR", [ref, sr]);
+    if (pool.default_SR !== sr) await bounded.call("pool.set_default_SR", [ref, sr]);
   }
-  await client.call("pool.set_tags", [ref, news.tags]);
+  await bounded.call("pool.set_tags", [ref, news.tags]);
   const current = map(pool, "other_config");
   for (const k of Object.keys(olds?.otherConfig ?? {}))
-    if (!(k in news.otherConfig)) await client.call("pool.remove_from_other_config", [ref, k]);
+    if (!(k in news.otherConfig)) await bounded.call("pool.remove_from_other_config", [ref, k]);
   for (const [k, v] of Object.entries(news.otherConfig)) {
     if (current[k] === v) continue;
-    if (k in current) await client.call("pool.remove_from_other_config", [ref, k]);
-    await client.call("pool.add_to_other_config", [ref, k, v]);
+    if (k in current) await bounded.call("pool.remove_from_other_config", [ref, k]);
+    await bounded.call("pool.add_to_other_config", [ref, k, v]);
   }
   if (news.ha) {
     const enabled = pool.ha_enabled === true;
@@ -76,21 +84,28 @@ async function apply(client: XenApiClient, ref: string, news: PoolInputs, olds?:
       let sr: string;
       if (srName !== undefined) sr = await resolveRef(client, "SR", srName, "ha.heartbeatSr");
       else {
-        sr = (await record(client, "pool", ref)).default_SR as string;
+        sr = (await record(bounded, "pool", ref)).default_SR as string;
         if (isNullRef(sr)) throw new Error("ha.enabled: give ha.heartbeatSr (a shared SR) or set the pool's defaultSr");
       }
       say(`xen:Pool ${news.nameLabel}: enabling HA`);
-      await client.callAsync("pool.enable_ha", [[sr], {}]);
+      await bounded.callAsync("pool.enable_ha", [[sr], {}]);
     } else if (!news.ha.enabled && enabled) {
       say(`xen:Pool ${news.nameLabel}: disabling HA`);
-      await client.callAsync("pool.disable_ha", []);
+      await bounded.callAsync("pool.disable_ha", []);
     }
     if (news.ha.enabled && news.ha.hostFailuresToTolerate !== undefined) {
-      const now = num(await record(client, "pool", ref), "ha_host_failures_to_tolerate");
+      const now = num(await record(bounded, "pool", ref), "ha_host_failures_to_tolerate");
       if (now !== news.ha.hostFailuresToTolerate)
-        await client.call("pool.set_ha_host_failures_to_tolerate", [ref, news.ha.hostFailuresToTolerate]);
+        await bounded.call("pool.set_ha_host_failures_to_tolerate", [ref, news.ha.hostFailuresToTolerate]);
     }
   }
+}
+
+/** Per phase unless `timeouts` says otherwise: enabling HA, for one, is bounded as a whole. */
+const DEFAULT_PHASE_MS = 120_000;
+
+function phaseDeadline(pool: Pick<PoolInputs, "timeouts">, phase: "create" | "update"): PhaseDeadline {
+  return new PhaseDeadline(pool.timeouts?.[phase] ?? DEFAULT_PHASE_MS, `timeouts.${phase}`);
 }
 
 export const poolProvider: dynamic.ResourceProvider = {
@@ -113,7 +128,7 @@ export const poolProvider: dynamic.ResourceProvider = {
     const news = inputsOf<PoolInputs>(inputs);
     const client = clientFor(news.url);
     const ref = await poolRef(client);
-    await apply(client, ref, news);
+    await apply(client, ref, news, undefined, phaseDeadline(news, "create"));
     const outs = await observe(client, ref, news);
     return { id: outs.uuid, outs };
   },
@@ -129,7 +144,7 @@ export const poolProvider: dynamic.ResourceProvider = {
     const news = inputsOf<PoolInputs>(newsRaw);
     const client = clientFor(news.url);
     const ref = await poolRef(client);
-    await apply(client, ref, news, olds as PoolState);
+    await apply(client, ref, news, olds as PoolState, phaseDeadline(news, "update"));
     return { outs: await observe(client, ref, news) };
   },
   async delete(_id, props) {

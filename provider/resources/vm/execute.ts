@@ -5,7 +5,7 @@
  * destroyed only if this stack created it, a clean shutdown that did not finish in time is followed by a hard one).
  */
 import type { PowerOp } from "../../plan/power";
-import { DISK_KEY, NIC_KEY } from "../../plan/devices";
+import { DISK_KEY, KEEP_KEY, NIC_KEY } from "../../plan/devices";
 import type { VmStep } from "../../plan/vm";
 import type { PowerState, VmInputs } from "../../schema";
 import { formatSize } from "../../units";
@@ -125,6 +125,12 @@ async function executeStep(r: Run, step: VmStep): Promise<void> {
       await xen.VDI.remove_from_other_config(disk.vdiRef, DISK_KEY);
       return xen.VDI.add_to_other_config(disk.vdiRef, DISK_KEY, step.to);
     }
+    case "setDiskKeep": {
+      const disk = await diskOf(r, step.key);
+      await xen.VDI.remove_from_other_config(disk.vdiRef, KEEP_KEY);
+      if (step.keep) await xen.VDI.add_to_other_config(disk.vdiRef, KEEP_KEY, "true");
+      return;
+    }
     case "setDiskLabel":
       return xen.VDI.set_name_label((await diskOf(r, step.key)).vdiRef, step.value);
     case "addVif":
@@ -231,7 +237,11 @@ async function addDisk(r: Run, step: Extract<VmStep, { kind: "addDisk" }>): Prom
     type: "user",
     sharable: false,
     read_only: false,
-    other_config: { [OWNER_KEY]: r.owner, [DISK_KEY]: step.key },
+    other_config: {
+      [OWNER_KEY]: r.owner,
+      [DISK_KEY]: step.key,
+      ...(step.disk.keepOnRemove ? { [KEEP_KEY]: "true" } : {}),
+    },
     xenstore_data: {},
     sm_config: {},
     tags: [],
@@ -268,12 +278,13 @@ async function removeDisk(r: Run, step: Extract<VmStep, { kind: "removeDisk" }>)
   if (disk.vbd.currently_attached === true) await xen.VBD.unplug(disk.vbdRef);
   await xen.VBD.destroy(disk.vbdRef);
   const ours = r.owner !== "" && map(disk.vdi, "other_config")[OWNER_KEY] === r.owner;
-  if (ours && !step.keep) {
+  const keep = step.keep || map(disk.vdi, "other_config")[KEEP_KEY] === "true";
+  if (ours && !keep) {
     await xen.VDI.destroy(disk.vdiRef);
     say(`  disk "${step.key}": VDI ${disk.vdi.uuid} (${formatSize(step.size)}) destroyed`);
   } else {
     say(
-      `  disk "${step.key}" detached; VDI ${disk.vdi.uuid} is kept (${step.keep ? "keepOnRemove" : "not created by this stack"})`,
+      `  disk "${step.key}" detached; VDI ${disk.vdi.uuid} is kept (${keep ? "keepOnRemove" : "not created by this stack"})`,
     );
   }
 }

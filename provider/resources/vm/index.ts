@@ -5,7 +5,7 @@
  */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { clientFor, configureFrom } from "../../connection";
-import { diskKey, nicKeys } from "../../plan/devices";
+import { KEEP_KEY, diskKey, nicKeys } from "../../plan/devices";
 import { haltForDelete } from "../../plan/power";
 import { describePlan, planVm, shutdownPolicy, type VmState } from "../../plan/vm";
 import { checkInputs, vmInputSchema, type PowerState, type VmInputs } from "../../schema";
@@ -309,8 +309,10 @@ export const vmProvider: Provider = {
         const vbd = await run.read("VBD", vbdRef);
         if (isNullRef(vbd.VDI)) continue;
         const vdi = await run.read("VDI", vbd.VDI as string);
-        // Only disks this stack created: never shared or template disks, nor those of an adopted VM.
-        if (owner && map(vdi, "other_config")[OWNER_KEY] === owner && vdi.sharable !== true)
+        // Only disks this stack created: never shared or template disks, nor those of an adopted VM, nor those
+        // marked keepOnRemove (they outlive the VM, detached).
+        const tags = map(vdi, "other_config");
+        if (owner && tags[OWNER_KEY] === owner && tags[KEEP_KEY] !== "true" && vdi.sharable !== true)
           vdis.push(vbd.VDI as string);
       }
       await run.xen.VM.destroy(ref);

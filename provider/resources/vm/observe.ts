@@ -2,7 +2,7 @@
  * Observation: the VM as it is, as a {@link VmState} in the terms of the program (names where the program used
  * names, devices under their keys, in the program's order). Reads only; decides nothing.
  */
-import { DISK_KEY, NIC_KEY, diskKey, nicKeys } from "../../plan/devices";
+import { DISK_KEY, KEEP_KEY, NIC_KEY, diskKey, nicKeys } from "../../plan/devices";
 import type { ObservedDisk, ObservedNic, VmState } from "../../plan/vm";
 import type { PowerState, VmInputs } from "../../schema";
 import { OWNER_KEY, isGone, isNullRef, map, num, refs, sameForm, str, type Reader, type Rec } from "../common";
@@ -142,7 +142,7 @@ async function observeDisks(reader: Reader, vm: Rec, desired: Desired, srFeature
       size: num(vdi, "virtual_size"),
       ...(want?.sr !== undefined ? { sr: sameForm(want.sr, sr) } : {}),
       ...(want?.nameLabel !== undefined ? { nameLabel: vdi.name_label ?? "" } : {}),
-      ...(want?.keepOnRemove !== undefined ? { keepOnRemove: want.keepOnRemove } : {}),
+      ...keepOnRemove(vdi, want),
       uuid: vdi.uuid,
     });
     if ((await srFeatures(str(sr, "type"))).has("VDI_RESIZE_ONLINE")) onlineResizable.push(found.at(-1)!.name);
@@ -191,6 +191,12 @@ async function keyedVifs(reader: Reader, vm: Rec, desired: Desired) {
   const derived = nicKeys(nets.map((net) => ({ network: formOf(net) })));
   const keys = vifs.map(({ vif }, i) => map(vif, "other_config")[NIC_KEY] || derived[i]!);
   return { vifs, nets, keys, formOf };
+}
+
+/** keepOnRemove as the VDI says it, shown where the program sets it or the VDI has it on. */
+function keepOnRemove(vdi: Rec, want: { keepOnRemove?: boolean | undefined } | undefined) {
+  const kept = map(vdi, "other_config")[KEEP_KEY] === "true";
+  return want?.keepOnRemove !== undefined || kept ? { keepOnRemove: kept } : {};
 }
 
 async function observeNics(reader: Reader, vm: Rec, desired: Desired): Promise<ObservedNic[]> {
