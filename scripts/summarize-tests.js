@@ -13,6 +13,16 @@ try {
 } catch {
   failed += 1; // jest did not produce a report at all
 }
+// The reliability run: when the test command ran it, its report must be there (a crash counts as one failure).
+if (fs.existsSync(path.join(dir, "reliability.started"))) {
+  try {
+    const rel = JSON.parse(fs.readFileSync(path.join(dir, "reliability.json"), "utf8"));
+    passed += rel.passed;
+    failed += rel.failed;
+  } catch {
+    failed += 1;
+  }
+}
 try {
   const checks = JSON.parse(fs.readFileSync(path.join(dir, "checks.json"), "utf8"));
   for (const v of Object.values(checks)) v === "passed" ? passed++ : failed++;

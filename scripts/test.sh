@@ -17,11 +17,19 @@ step toolchain bash scripts/install-toolchain.sh
 step build npm run --silent build
 step lint npm run --silent lint
 step typecheck npm run --silent typecheck
+step change-table node -r ts-node/register/transpile-only scripts/gen-change-table.ts --check
 export PATH="$PWD/bin:$PATH"
 echo "== jest (unit, integration, e2e)"
 # --forceExit: a provider event watcher still winding down must not hold the run after the last test.
 npx jest --ci --forceExit --json --outputFile="$RESULTS/jest.json" "$@"
 jest_rc=$?
+
+# The reliability run (fault matrix, concurrency, fuzzing, crash safety, security) under the real engine; its
+# cases are counted in the closing line. The table goes with the results, not over the committed docs/reliability.md.
+echo "== reliability"
+touch "$RESULTS/reliability.started"
+RELIABILITY_OUT="$RESULTS/reliability.md" RELIABILITY_JSON="$RESULTS/reliability.json" npm run --silent test:reliability
+reliability_rc=$?
 
 {
   printf '{'
@@ -31,4 +39,5 @@ jest_rc=$?
 } > "$RESULTS/checks.json"
 node scripts/summarize-tests.js "$RESULTS"
 for k in "${!checks[@]}"; do [ "${checks[$k]}" = passed ] || exit 1; done
+[ $reliability_rc -eq 0 ] || exit $reliability_rc
 exit $jest_rc

@@ -78,7 +78,8 @@ const db = new xen.Vm(
     maxMemory: "16GiB",
     disks: [
       { size: "20GiB", sr: sharedSr },
-      { size: "100GiB", sr: sharedSr, nameLabel: "db-data" },
+      // Named: a disk's name is its identity, so editing the list never touches the wrong disk.
+      { name: "data", size: "100GiB", sr: sharedSr, nameLabel: "db-data" },
     ],
     networks: [{ network: vmNetwork }, { network: managementNetwork }],
     haRestartPriority: "best-effort",

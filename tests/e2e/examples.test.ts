@@ -1,5 +1,5 @@
 /**
- * The examples under examples/ (gitops, maintenance, adopt) run as they are, through the real Pulumi engine,
+ * The examples under examples/ (datacenter, which `npm run demo` runs, gitops, maintenance, adopt) run as they are, through the real Pulumi engine,
  * each against its own in-process simulator: up, a no-change preview, the example's own scenario checked in the
  * simulator through the XenAPI client, and destroy.
  */
@@ -112,6 +112,42 @@ async function timed<T>(label: string, op: () => Promise<T>): Promise<T> {
 
 afterAll(() => {
   if (process.env["PULUMI_XEN_E2E_TIMINGS"] === "1") console.log(timings.join("\n"));
+});
+
+describe("examples/datacenter (npm run demo's program): a pool with HA and six VMs placed as intended", () => {
+  let t: Target | undefined;
+  beforeAll(async () => {
+    t = await target("datacenter");
+  });
+  afterAll(() => release(t));
+
+  test("up forms the pool and places every VM; a second up has nothing to do; destroy removes every VM", async () => {
+    const { xen, env } = t!;
+    const stack = await env.openStack(REPO_ROOT); // the root Pulumi.yaml runs examples/datacenter
+    const up = await timed("datacenter up", () => env.up(stack));
+    expect(up.summary.result).toBe("succeeded");
+    expect(up.summary.resourceChanges).toEqual({ create: 11 }); // the stack, 3 host joins, the pool, 6 VMs
+    const pools = [...(await xen.getAllRecords("pool")).values()];
+    const dc = pools.find((p) => p.name_label === "datacenter")!;
+    expect(dc.ha_enabled).toBe(true);
+    const hosts = await hostsByName(xen);
+    const placement = up.outputs.placement!.value as Record<string, { host: string; powerState: string }>;
+    expect(Object.keys(placement).sort()).toEqual(["db", "legacy-pv", "web-1", "web-2", "web-3", "win-app"]);
+    for (const row of Object.values(placement)) expect(row.powerState).toBe("Running");
+    expect(placement["legacy-pv"]!.host).toBe(hosts.get("xen-04")!.uuid);
+    const db = [...(await guests(xen)).values()].find((v) => v.name_label === "db")!;
+    const dataDisk = [];
+    for (const vbd of db.VBDs as string[]) {
+      const vdi = (await xen.getRecord("VDI", (await xen.getRecord("VBD", vbd)).VDI as string)) as unknown as Rec;
+      if ((vdi.other_config as Record<string, string>)["pulumi-xen.disk"] === "data") dataDisk.push(vdi);
+    }
+    expect(dataDisk.map((d) => Number(d.virtual_size))).toEqual([100 * GiB]);
+
+    const again = await timed("datacenter second up", () => env.up(stack));
+    expect(again.summary.resourceChanges).toEqual({ same: 11 });
+    await env.destroy(stack);
+    expect(await guests(xen)).toEqual(new Map());
+  });
 });
 
 describe("examples/gitops: one program, dev and prod stacks from committed config", () => {

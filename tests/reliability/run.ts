@@ -6,6 +6,7 @@
  *   RELIABILITY_SEED=<n>      run seed (default: random, printed); each case's seed is derived from it and its name
  *   RELIABILITY_ONLY=<regex>  only cases whose "group / name" matches (the table then lists only those)
  *   RELIABILITY_OUT=<file>    where the table goes (default docs/reliability.md)
+ *   RELIABILITY_JSON=<file>   also write {passed, failed, skipped} there (the test command counts them)
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -94,6 +95,13 @@ async function main(): Promise<void> {
   const ms = Date.now() - started.getTime();
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, render(results, runSeed, started, ms, only));
+  // For the test command's closing line: each case counts, a skipped one neither as passed nor as failed.
+  const json = process.env["RELIABILITY_JSON"];
+  if (json) {
+    const counts = { passed: 0, failed: 0, skipped: 0 };
+    for (const r of results) counts[r.outcome === "pass" ? "passed" : r.outcome === "fail" ? "failed" : "skipped"]++;
+    fs.writeFileSync(json, JSON.stringify({ ...counts, seed: runSeed }));
+  }
   const failed = results.filter((r) => r.outcome === "fail");
   const skipped = results.filter((r) => r.outcome === "skip");
   ctx.log(

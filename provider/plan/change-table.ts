@@ -1,0 +1,254 @@
+/**
+ * What each change does, per input: the planner's decisions as a table, each row with an example the planner is
+ * run on (tests/unit/provider/change-table.test.ts checks that it plans exactly the disruption the row states), and
+ * from which the README section "What each change does" is generated (scripts/gen-change-table.ts), so the
+ * documentation cannot drift from the planner.
+ */
+import type { VmInputs } from "../schema";
+import type { Disruption, VmState } from "./vm";
+
+const GiB = 1024 ** 3;
+
+export interface ChangeRule {
+  input: string;
+  /** The situation, in words. */
+  when: string;
+  /** What is called. */
+  how: string;
+  disruption: Exclude<Disruption, "none"> | "in place";
+  example: { old?: Partial<VmState>; news: Partial<VmInputs> };
+}
+
+/** The VM the examples start from: running, with PV drivers, a boot disk and a named data disk on an online-resize SR. */
+export const EXAMPLE_INPUTS: VmInputs = {
+  template: "Debian Bookworm 12",
+  nameLabel: "web-1",
+  description: "",
+  vcpus: 2,
+  maxVcpus: 4,
+  memory: 2 * GiB,
+  maxMemory: 4 * GiB,
+  disks: [{ size: 20 * GiB }, { name: "data", size: 10 * GiB, sr: "shared-nfs" }],
+  networks: [{ name: "lan", network: "VM Network" }],
+  powerState: "Running",
+  haRestartPriority: "",
+  tags: [],
+  otherConfig: {},
+  allowRestart: false,
+  waitForIp: false,
+};
+
+export const EXAMPLE_STATE: VmState = {
+  ...EXAMPLE_INPUTS,
+  disks: [
+    { name: "boot", size: 20 * GiB },
+    { name: "data", size: 10 * GiB, sr: "shared-nfs" },
+  ],
+  networks: [{ name: "lan", network: "VM Network" }],
+  uuid: "6f1c2a4e-0000-4000-8000-000000000001",
+  residentOn: "host-1",
+  domainType: "hvm",
+  ipAddresses: [],
+  actualMemory: 2 * GiB,
+  actualVcpus: 2,
+  diskUuids: ["vdi-boot", "vdi-data"],
+  onlineResizable: ["boot", "data"],
+  memoryStaticMin: 1 * GiB,
+  pvDrivers: true,
+};
+
+const withData = (data: Partial<VmInputs["disks"][number]>) => [
+  EXAMPLE_INPUTS.disks[0]!,
+  { ...EXAMPLE_INPUTS.disks[1]!, ...data },
+];
+const halted = { old: { powerState: "Halted" as const } };
+
+export const CHANGE_TABLE: ChangeRule[] = [
+  {
+    input: "nameLabel, description, tags, otherConfig, haRestartPriority",
+    when: "any",
+    how: "setters",
+    disruption: "in place",
+    example: { news: { nameLabel: "web-01", tags: ["prod"] } },
+  },
+  {
+    input: "vcpus",
+    when: "running, within maxVcpus, PV drivers",
+    how: "VM.set_VCPUs_number_live",
+    disruption: "live",
+    example: { news: { vcpus: 3 } },
+  },
+  {
+    input: "vcpus",
+    when: "running guest without PV drivers",
+    how: "restart: set while halted",
+    disruption: "restart",
+    example: { old: { pvDrivers: false }, news: { vcpus: 3, allowRestart: true } },
+  },
+  {
+    input: "memory",
+    when: "running, within maxMemory",
+    how: "VM.set_memory_dynamic_range",
+    disruption: "live",
+    example: { news: { memory: 3 * GiB } },
+  },
+  {
+    input: "memory, vcpus",
+    when: "Suspended or Paused",
+    how: "resume/unpause, set live, suspend/pause again",
+    disruption: "power",
+    example: { old: { powerState: "Suspended" }, news: { memory: 3 * GiB, powerState: "Suspended" } },
+  },
+  {
+    input: "maxVcpus, maxMemory",
+    when: "running",
+    how: "restart: clean shutdown (hard after shutdownTimeout), VM.set_memory_limits / set_VCPUs_max, start on the same host, back to the previous power state",
+    disruption: "restart",
+    example: { news: { maxMemory: 8 * GiB, allowRestart: true } },
+  },
+  {
+    input: "vcpus, maxVcpus, memory, maxMemory",
+    when: "halted",
+    how: "VM.set_memory_limits, VM.set_VCPUs_max / set_VCPUs_at_startup",
+    disruption: "in place",
+    example: { ...halted, news: { maxMemory: 8 * GiB, powerState: "Halted" } },
+  },
+  {
+    input: "affinityHost",
+    when: "running, PV drivers",
+    how: "VM.set_affinity, VM.pool_migrate (live)",
+    disruption: "live",
+    example: { news: { affinityHost: "xen-02" } },
+  },
+  {
+    input: "affinityHost",
+    when: "halted",
+    how: "VM.set_affinity",
+    disruption: "in place",
+    example: { ...halted, news: { affinityHost: "xen-02", powerState: "Halted" } },
+  },
+  {
+    input: "powerState",
+    when: "any pair of Running, Halted, Suspended, Paused",
+    how: "start, clean_shutdown (hard after shutdownTimeout), hard_shutdown, suspend, resume, pause, unpause",
+    disruption: "power",
+    example: { news: { powerState: "Suspended" } },
+  },
+  {
+    input: "disks (entry added)",
+    when: "running, PV drivers",
+    how: "VDI.create, VBD.create, VBD.plug",
+    disruption: "live",
+    example: { news: { disks: [...EXAMPLE_INPUTS.disks, { name: "logs", size: 5 * GiB }] } },
+  },
+  {
+    input: "disks (entry removed)",
+    when: "running, PV drivers",
+    how: "VBD.unplug, VBD.destroy, VDI.destroy (only a VDI this stack created; keepOnRemove keeps it); the preview names the VDI and its size",
+    disruption: "live",
+    example: { news: { disks: [EXAMPLE_INPUTS.disks[0]!] } },
+  },
+  {
+    input: "disks[].size (grown)",
+    when: "running, the SR declares VDI_RESIZE_ONLINE",
+    how: "VDI.resize_online",
+    disruption: "live",
+    example: { news: { disks: withData({ size: 20 * GiB }) } },
+  },
+  {
+    input: "disks[].size (grown)",
+    when: "running data disk, SR without online resize, PV drivers",
+    how: "VBD.unplug, VDI.resize, VBD.plug (the guest keeps running)",
+    disruption: "live",
+    example: { old: { onlineResizable: [] }, news: { disks: withData({ size: 20 * GiB }) } },
+  },
+  {
+    input: "disks[].size (grown)",
+    when: "running boot disk, SR without online resize",
+    how: "restart: VDI.resize while halted",
+    disruption: "restart",
+    example: {
+      old: { onlineResizable: [] },
+      news: { disks: [{ size: 40 * GiB }, EXAMPLE_INPUTS.disks[1]!], allowRestart: true },
+    },
+  },
+  {
+    input: "disks[].size (grown)",
+    when: "halted",
+    how: "VDI.resize",
+    disruption: "in place",
+    example: { ...halted, news: { disks: withData({ size: 20 * GiB }), powerState: "Halted" } },
+  },
+  {
+    input: "disks[].sr",
+    when: "running",
+    how: "VDI.pool_migrate (live storage migration, same VDI uuid)",
+    disruption: "live",
+    example: { news: { disks: withData({ sr: "local-xen-01" }) } },
+  },
+  {
+    input: "disks[].sr",
+    when: "halted",
+    how: "VDI.copy to the SR, attach the copy, detach and destroy the original (data kept)",
+    disruption: "in place",
+    example: { ...halted, news: { disks: withData({ sr: "local-xen-01" }), powerState: "Halted" } },
+  },
+  {
+    input: "disks[].keepOnRemove, disks[].nameLabel",
+    when: "any",
+    how: "VDI other_config / VDI.set_name_label",
+    disruption: "in place",
+    example: { news: { disks: withData({ keepOnRemove: true }) } },
+  },
+  {
+    input: "networks (entry added or removed)",
+    when: "running, PV drivers",
+    how: "VIF.create + VIF.plug / VIF.unplug + VIF.destroy; the other NICs keep their VIF and MAC",
+    disruption: "live",
+    example: { news: { networks: [...EXAMPLE_INPUTS.networks, { name: "mgmt", network: "Management" }] } },
+  },
+  {
+    input: "networks (entry added or removed)",
+    when: "running guest without PV drivers",
+    how: "restart: VIF.create / VIF.destroy while halted",
+    disruption: "restart",
+    example: {
+      old: { pvDrivers: false },
+      news: { networks: [...EXAMPLE_INPUTS.networks, { name: "mgmt", network: "Management" }], allowRestart: true },
+    },
+  },
+  {
+    input: "networks[].network",
+    when: "a named NIC",
+    how: "VIF.move (same VIF, same MAC)",
+    disruption: "live",
+    example: { news: { networks: [{ name: "lan", network: "Management" }] } },
+  },
+  {
+    input: "networks[].mac",
+    when: "any",
+    how: "the VIF is recreated with the MAC (a VIF's MAC is fixed)",
+    disruption: "live",
+    example: { news: { networks: [{ name: "lan", network: "VM Network", mac: "02:00:00:aa:bb:cc" }] } },
+  },
+  {
+    input: "template, url, adopt",
+    when: "any",
+    how: "replace: a new VM is created, then the old one deleted (adopt: the old one is released first)",
+    disruption: "replace",
+    example: { news: { template: "CentOS 6 (PV)" } },
+  },
+  {
+    input: "allowRestart, waitForIp, timeouts, shutdownTimeout",
+    when: "any",
+    how: "recorded in the state only",
+    disruption: "in place",
+    example: { news: { allowRestart: true } },
+  },
+];
+
+/** The README section body: one row per rule. */
+export function changeTableMarkdown(): string {
+  const rows = CHANGE_TABLE.map((r) => `| ${r.input} | ${r.when} | ${r.how} | ${r.disruption} |`);
+  return ["| input | when | how | disruption |", "|---|---|---|---|", ...rows].join("\n");
+}
