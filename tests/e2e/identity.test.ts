@@ -149,6 +149,27 @@ describe("a replacement makes a new VM and leaves exactly one", () => {
   });
 });
 
+describe("a replacement interrupted halfway", () => {
+  test("the new VM's create fails: the old VM stays in the state, the next up finishes the replacement with one VM", async () => {
+    const { stack, name } = await devicesStack({});
+    const first = (await env.up(stack)).outputs.uuid!.value as string;
+    await setConfig(stack, { template: "CentOS 6 (PV)" });
+    await control("POST", "faults", { method: "VM.provision", error: ["SR_FULL", "10737418240", "0"], count: 1 });
+    await expect(env.up(stack)).rejects.toThrow(/SR_FULL/);
+    expect((await vmByUuid(first)).power_state).toBe("Running"); // the old VM is untouched
+    const up = await env.up(stack);
+    const second = up.outputs.uuid!.value as string;
+    expect(second).not.toBe(first);
+    const named = await vmsNamed(name);
+    expect(named.map((v) => v.uuid)).toEqual([second]);
+    expect(named[0]!.power_state).toBe("Running");
+    expect(await stateVmIds(stack)).toEqual([second]);
+    await expectCleanAfterRefresh(stack);
+    await env.destroy(stack);
+    expect(await vmsNamed(name)).toHaveLength(0);
+  });
+});
+
 describe("devices keep their identity", () => {
   test("removing the middle disk removes that disk; the others keep their VDI and size; preview names it", async () => {
     const disks = [{ size: "10GiB" }, { name: "logs", size: "5GiB" }, { name: "data", size: "3GiB" }];
