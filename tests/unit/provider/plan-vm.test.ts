@@ -1,43 +1,11 @@
+import { EXAMPLE_INPUTS, EXAMPLE_STATE } from "../../../provider/plan/change-table";
 import { describePlan, planVm, type VmState, type VmPlan } from "../../../provider/plan/vm";
 import { UNKNOWN, type VmInputs } from "../../../provider/schema";
 
 const GiB = 1024 ** 3;
 
-const inputs: VmInputs = {
-  template: "Debian Bookworm 12",
-  nameLabel: "web-1",
-  description: "",
-  vcpus: 2,
-  maxVcpus: 4,
-  memory: 2 * GiB,
-  maxMemory: 4 * GiB,
-  disks: [{ size: 20 * GiB }, { name: "data", size: 10 * GiB, sr: "shared-nfs" }],
-  networks: [{ network: "VM Network" }],
-  powerState: "Running",
-  haRestartPriority: "",
-  tags: [],
-  otherConfig: {},
-  allowRestart: false,
-  waitForIp: false,
-};
-
-const state: VmState = {
-  ...inputs,
-  disks: [
-    { name: "boot", size: 20 * GiB },
-    { name: "data", size: 10 * GiB, sr: "shared-nfs" },
-  ],
-  networks: [{ name: "net:VM Network", network: "VM Network" }],
-  onlineResizable: ["boot", "data"],
-  pvDrivers: true,
-  uuid: "6f1c2a4e-0000-4000-8000-000000000001",
-  residentOn: "host-1",
-  domainType: "hvm",
-  ipAddresses: [],
-  actualMemory: 2 * GiB,
-  actualVcpus: 2,
-  diskUuids: ["vdi-0", "vdi-1"],
-};
+const inputs: VmInputs = EXAMPLE_INPUTS;
+const state: VmState = EXAMPLE_STATE;
 
 type Case = {
   name: string;
@@ -155,7 +123,7 @@ const cases: Case[] = [
   },
   {
     name: "a network added is attached live",
-    news: { networks: [{ network: "VM Network" }, { network: "Management" }] },
+    news: { networks: [...inputs.networks, { network: "Management" }] },
     expect: { disruption: "live", kinds: ["addVif"] },
   },
 ];
