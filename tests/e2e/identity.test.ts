@@ -264,6 +264,24 @@ describe("power states", () => {
     expect(await vmsNamed(name)).toHaveLength(0);
   });
 
+  test("a clean shutdown that outlasts shutdownTimeout is followed by a hard one, said in the output", async () => {
+    const { stack } = await devicesStack({ shutdownTimeout: "2s" });
+    const uuid = (await env.up(stack)).outputs.uuid!.value as string;
+    await control("POST", "time-scale", { scale: 1 });
+    await control("POST", "durations", { "VM.clean_shutdown": 120_000 });
+    try {
+      await setConfig(stack, { powerState: "Halted" });
+      const t0 = Date.now();
+      const up = await env.up(stack);
+      expect(Date.now() - t0).toBeLessThan(60_000);
+      expect(up.stdout).toMatch(/clean shutdown did not finish within 2 s \(shutdownTimeout\): hard shutdown/);
+      expect((await vmByUuid(uuid)).power_state).toBe("Halted");
+    } finally {
+      await control("POST", "time-scale", { scale: 0 });
+    }
+    await env.destroy(stack);
+  });
+
   test("a memory change on a Suspended VM is applied and the VM is Suspended again", async () => {
     const { stack } = await devicesStack({ powerState: "Suspended" });
     const uuid = (await env.up(stack)).outputs.uuid!.value as string;
