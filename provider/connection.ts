@@ -4,7 +4,7 @@
  */
 import * as fs from "fs";
 import { parseDuration } from "./units";
-import { XenApiClient } from "./xenapi";
+import { XenApiClient, type Inventory } from "./xenapi";
 
 export interface ConnectionSettings {
   url: string;
@@ -23,14 +23,13 @@ export interface ConfigSource {
   get(key: string): string | undefined;
 }
 
-let stackConfig: Partial<ConnectionSettings> = {};
-
-export function configureFrom(config: ConfigSource): void {
+/** The connection settings the stack config gives (pure: reads nothing else). */
+export function settingsFrom(config: ConfigSource): Partial<ConnectionSettings> {
   const get = (k: string) => {
     const v = config.get(`xen:${k}`);
     return v === undefined || v === "" ? undefined : v;
   };
-  stackConfig = {
+  return {
     url: get("url"),
     username: get("username"),
     password: get("password"),
@@ -61,7 +60,11 @@ function readPem(value: string | undefined): string | undefined {
   }
 }
 
-export function resolveConnection(urlOverride?: string, env: NodeJS.ProcessEnv = process.env): ConnectionSettings {
+export function resolveConnection(
+  urlOverride?: string,
+  env: NodeJS.ProcessEnv = process.env,
+  stackConfig: Partial<ConnectionSettings> = {},
+): ConnectionSettings {
   const url = env.XEN_URL || urlOverride || stackConfig.url;
   const username = env.XEN_USERNAME || stackConfig.username || "root";
   const password = env.XEN_PASSWORD ?? stackConfig.password;
@@ -87,47 +90,7 @@ export function resolveConnection(urlOverride?: string, env: NodeJS.ProcessEnv =
   };
 }
 
-const clients = new Map<string, XenApiClient>();
-
-/** One client (one session) per pool URL and user in this provider process. */
-export function clientFor(urlOverride?: string): XenApiClient {
-  const c = resolveConnection(urlOverride);
-  const key = `${c.url}\u0000${c.username}`;
-  let client = clients.get(key);
-  if (!client) {
-    client = new XenApiClient({
-      url: c.url,
-      username: c.username,
-      password: c.password,
-      ...(c.caCert ? { caCert: c.caCert } : {}),
-      ...(c.fingerprint ? { fingerprint: c.fingerprint } : {}),
-      ...(c.timeoutMs ? { timeoutMs: c.timeoutMs } : {}),
-      ...(c.insecure ? { insecure: true } : {}),
-    });
-    clients.set(key, client);
-  }
-  return client;
-}
-
-/** Closes every client of this process (sessions logged out, event watchers stopped). For tests and scripts. */
-export async function closeClients(): Promise<void> {
-  const all = [...clients.values()];
-  clients.clear();
-  closeHooks.forEach((hook) => hook());
-  await Promise.all(all.map((c) => c.close().catch(() => undefined)));
-}
-
-const closeHooks: Array<() => void> = [];
-/** Lets caches keyed by client forget them when the clients are closed. */
-export function onClientsClosed(hook: () => void): void {
-  closeHooks.push(hook);
-}
-
-/** A client for one specific host (pool.join must be called on the joining host). Not cached. */
-export function clientForHost(address: string, poolUrl?: string): XenApiClient {
-  const c = resolveConnection(poolUrl);
-  const base = new URL(c.url);
-  const url = `${base.protocol}//${address.includes(":") && !address.startsWith("[") ? `[${address}]` : address}${base.port ? `:${base.port}` : ""}`;
+function newClient(c: ConnectionSettings, url = c.url): XenApiClient {
   return new XenApiClient({
     url,
     username: c.username,
@@ -139,6 +102,86 @@ export function clientForHost(address: string, poolUrl?: string): XenApiClient {
   });
 }
 
-export function poolUrl(urlOverride?: string): string {
-  return resolveConnection(urlOverride).url;
+/**
+ * The pools one provider process talks to, for one stack config: one client (one session) per pool URL and
+ * user, and one inventory cache per client, brought up to date (an event.inject barrier) before each use, so that
+ * a refresh of hundreds of VMs costs a few calls per class instead of a dozen per VM.
+ */
+export class Connections {
+  private readonly clients = new Map<string, XenApiClient>();
+  private readonly inventories = new Map<XenApiClient, Promise<Inventory>>();
+
+  constructor(
+    readonly stackConfig: Partial<ConnectionSettings> = {},
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
+
+  resolve(urlOverride?: string): ConnectionSettings {
+    return resolveConnection(urlOverride, this.env, this.stackConfig);
+  }
+
+  clientFor(urlOverride?: string): XenApiClient {
+    const c = this.resolve(urlOverride);
+    const key = `${c.url}\u0000${c.username}`;
+    let client = this.clients.get(key);
+    if (!client) {
+      client = newClient(c);
+      this.clients.set(key, client);
+    }
+    return client;
+  }
+
+  /** A client for one specific host (pool.join must be called on the joining host). Not cached. */
+  clientForHost(address: string, poolUrl?: string): XenApiClient {
+    const c = this.resolve(poolUrl);
+    const base = new URL(c.url);
+    const host = address.includes(":") && !address.startsWith("[") ? `[${address}]` : address;
+    return newClient(c, `${base.protocol}//${host}${base.port ? `:${base.port}` : ""}`);
+  }
+
+  async inventoryFor(url?: string): Promise<Inventory> {
+    const client = this.clientFor(url);
+    let inventory = this.inventories.get(client);
+    if (!inventory) {
+      inventory = client.inventory();
+      this.inventories.set(client, inventory);
+      inventory.catch(() => this.inventories.delete(client));
+      return inventory;
+    }
+    const inv = await inventory;
+    await inv.refresh();
+    return inv;
+  }
+
+  /** Closes every client (sessions logged out, event watchers stopped). */
+  async close(): Promise<void> {
+    const all = [...this.clients.values()];
+    this.clients.clear();
+    this.inventories.clear();
+    await Promise.all(all.map((c) => c.close().catch(() => undefined)));
+  }
+}
+
+/**
+ * What the providers of one process share: the connections that the latest configure() built from the stack
+ * config. A configure() with the same settings keeps the open sessions.
+ */
+export class ProviderContext {
+  private current = new Connections();
+
+  configure(config: ConfigSource): void {
+    const next = settingsFrom(config);
+    if (JSON.stringify(next) === JSON.stringify(this.current.stackConfig)) return;
+    const previous = this.current;
+    this.current = new Connections(next);
+    void previous.close();
+  }
+
+  get connections(): Connections {
+    return this.current;
+  }
+
+  async close(): Promise<void> {
+    await this.current.close();
+  }
 }

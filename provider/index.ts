@@ -3,15 +3,24 @@
  * provider stubs load this module at run time inside the provider process (see sdk/provider-stub.ts).
  */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
+import { ProviderContext } from "./connection";
 import { hostProvider } from "./resources/host";
 import { poolProvider } from "./resources/pool";
 import { vmProvider } from "./resources/vm";
 
+/** The providers of this process share one context: the connections built by the latest configure(). */
+const context = new ProviderContext();
+
 export const providers: Record<"Pool" | "Host" | "Vm", dynamic.ResourceProvider> = {
-  Pool: poolProvider,
-  Host: hostProvider,
-  Vm: vmProvider,
+  Pool: poolProvider(context),
+  Host: hostProvider(context),
+  Vm: vmProvider(context),
 };
+
+/** Logs out every session and stops the event watchers of this process's providers (tests, scripts). */
+export function closeProviders(): Promise<void> {
+  return context.close();
+}
 
 export { planVm, describePlan } from "./plan/vm";
 export type { VmPlan, VmState, VmStep, Disruption } from "./plan/vm";

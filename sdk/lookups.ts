@@ -3,7 +3,7 @@
  * configured like the provider (stack config xen:*, overridden by XEN_* environment variables).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { clientFor, configureFrom } from "../provider/connection";
+import { Connections, settingsFrom } from "../provider/connection";
 import type { XenApiClient, XenClass } from "../provider/xenapi";
 
 export interface LookupArgs {
@@ -14,15 +14,13 @@ export interface LookupArgs {
   url?: string;
 }
 
-let configured = false;
+/** The program's own connections, built on first use from the stack config. */
+let connections: Connections | undefined;
 const closing = new Set<XenApiClient>();
 
 function client(url?: string): XenApiClient {
-  if (!configured) {
-    configureFrom({ get: (key) => pulumi.runtime.getConfig(key) });
-    configured = true;
-  }
-  const c = clientFor(url);
+  connections ??= new Connections(settingsFrom({ get: (key: string) => pulumi.runtime.getConfig(key) }));
+  const c = connections.clientFor(url);
   if (!closing.has(c)) {
     closing.add(c);
     process.once("beforeExit", () => void c.close().catch(() => undefined));

@@ -1,5 +1,4 @@
 /** Helpers shared by the Pool, Host and Vm resource providers: lookups by name or UUID, ownership, errors. */
-import { clientFor, onClientsClosed } from "../connection";
 import type { Inventory, XenApiClient, XenClass } from "../xenapi";
 import { isXenApiError } from "../xenapi";
 
@@ -39,34 +38,6 @@ export const cached =
   async (cls, ref) =>
     (inventory.get(cls, ref) as unknown as Rec | undefined) ?? record(client, cls, ref);
 
-const inventories = new Map<XenApiClient, Promise<Inventory>>();
-const primed = new Map<XenApiClient, Inventory>();
-onClientsClosed(() => {
-  inventories.clear();
-  primed.clear();
-});
-
-/**
- * One inventory per pool in this provider process, brought up to date (an event.inject barrier) before each use,
- * so that a refresh of hundreds of VMs costs a few calls per class instead of a dozen per VM.
- */
-export async function inventoryFor(url?: string): Promise<Inventory> {
-  const client = clientFor(url);
-  let inventory = inventories.get(client);
-  if (!inventory) {
-    inventory = client.inventory();
-    inventories.set(client, inventory);
-    inventory.then(
-      (inv) => primed.set(client, inv),
-      () => inventories.delete(client),
-    );
-    return inventory;
-  }
-  const inv = await inventory;
-  await inv.refresh();
-  return inv;
-}
-
 /** Finds one object by UUID or name_label; says clearly when there is none or more than one. */
 export async function resolveRef(
   client: XenApiClient,
@@ -74,9 +45,9 @@ export async function resolveRef(
   nameOrUuid: string,
   what: string,
   filter: (r: Rec) => boolean = () => true,
+  /** Names rarely change: answer from this inventory when it knows exactly one match. */
+  inventory?: Inventory,
 ): Promise<string> {
-  // Names rarely change: answer from the inventory when this process has one and it knows exactly one match.
-  const inventory = primed.get(client);
   if (inventory) {
     const matches = [...inventory.all(cls)].filter(([, r]) => {
       const rec = r as unknown as Rec;

@@ -3,7 +3,7 @@
  * enabled/maintenance (disable + evacuate, with the VMs that prevent it and why), and ejects only when asked.
  */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
-import { clientFor, clientForHost, configureFrom, resolveConnection } from "../connection";
+import type { Connections, ProviderContext } from "../connection";
 import { HOST_INPUT_KEYS, HOST_REPLACE_KEYS, planByKeys } from "../plan/simple";
 import { checkInputs, hostInputSchema, type HostInputs } from "../schema";
 import { formatSize } from "../units";
@@ -45,20 +45,21 @@ async function findByAddress(client: FacadeClient, address: string): Promise<str
 }
 
 async function join(
+  conn: Connections,
   poolClient: FacadeClient,
   address: string,
   url: string | undefined,
   deadline: PhaseDeadline,
 ): Promise<string> {
-  const conn = resolveConnection(url);
+  const settings = conn.resolve(url);
   const pools = await poolClient.call<string[]>("pool.get_all", []);
   const master = await record(poolClient, "host", (await record(poolClient, "pool", pools[0]!)).master as string);
-  const joining = clientForHost(address, url);
+  const joining = conn.clientForHost(address, url);
   try {
     say(`xen:Host ${address}: joining pool of ${str(master, "address")}`);
     // pool.join runs on the joining host and takes the master's address and credentials. It is called
     // synchronously: once joined, the host's own task list belongs to the pool and its task cannot be watched.
-    await joining.call("pool.join", [str(master, "address"), conn.username, conn.password], {
+    await joining.call("pool.join", [str(master, "address"), settings.username, settings.password], {
       timeoutMs: deadline.check("pool.join"),
       deadlineMs: deadline.check("pool.join"),
     });
@@ -148,65 +149,71 @@ async function observe(client: FacadeClient, ref: string, desired: HostInputs): 
   ) as HostState;
 }
 
-export const hostProvider: dynamic.ResourceProvider = {
-  async configure(req) {
-    configureFrom(req.config);
-  },
-  async check(_olds, news) {
-    const r = checkInputs(hostInputSchema, news, HOST_OUTPUT_KEYS);
-    return r.failures.length > 0 ? { failures: r.failures } : { inputs: r.inputs };
-  },
-  async diff(_id, olds, news) {
-    const plan = planByKeys(olds, news, HOST_INPUT_KEYS, HOST_REPLACE_KEYS);
-    if (plan.changed.length > 0) {
-      const what = plan.replaces.length
-        ? "replace (another host)"
-        : news.maintenance !== olds.maintenance
-          ? news.maintenance
-            ? "enter maintenance (disable + live evacuation)"
-            : "leave maintenance (enable)"
-          : "update in place";
-      say(`xen:Host ${String(news.address)}: ${what}: ${plan.changed.join(", ")}`);
-    }
-    return { changes: plan.changed.length > 0, replaces: plan.replaces };
-  },
-  async create(inputs) {
-    const news = inputsOf<HostInputs>(inputs);
-    const deadline = phaseDeadline(news, "create");
-    const client = deadline.bound(clientFor(news.url));
-    const ref = (await findByAddress(client, news.address)) ?? (await join(client, news.address, news.url, deadline));
-    await apply(client, ref, news);
-    const outs = await observe(client, ref, news);
-    return { id: outs.uuid, outs };
-  },
-  async read(id, props) {
-    const olds = props as HostState;
-    const client = clientFor(olds.url);
-    const ref = await refOrGone(client, "host", id);
-    if (!ref) return {}; // ejected out of band
-    return readResult(id, await observe(client, ref, olds), HOST_OUTPUT_KEYS);
-  },
-  async update(id, _olds, newsRaw) {
-    const news = inputsOf<HostInputs>(newsRaw);
-    const ref = await clientFor(news.url).getByUuid("host", id);
-    const client = phaseDeadline(news, "update").bound(clientFor(news.url));
-    await apply(client, ref, news);
-    return { outs: await observe(client, ref, news) };
-  },
-  async delete(id, props) {
-    const olds = props as HostState;
-    if (!olds.ejectOnDelete) {
-      say(`xen:Host ${olds.address}: left in the pool (set ejectOnDelete: true to eject it on delete)`);
-      return;
-    }
-    const client = phaseDeadline(olds, "delete").bound(clientFor(olds.url));
-    try {
-      const ref = await clientFor(olds.url).getByUuid("host", id);
-      say(`xen:Host ${olds.address}: ejecting from the pool (${formatSize(olds.memoryTotal)} leaves the pool)`);
-      await client.callAsync("pool.eject", [ref]);
-    } catch (e) {
-      if (isGone(e)) return;
-      throw e;
-    }
-  },
-};
+/** The Host provider over the connections of `ctx` (built by configure() from the stack config). */
+export function hostProvider(ctx: ProviderContext): dynamic.ResourceProvider {
+  const clientFor = (url?: string) => ctx.connections.clientFor(url);
+  return {
+    async configure(req) {
+      ctx.configure(req.config);
+    },
+    async check(_olds, news) {
+      const r = checkInputs(hostInputSchema, news, HOST_OUTPUT_KEYS);
+      return r.failures.length > 0 ? { failures: r.failures } : { inputs: r.inputs };
+    },
+    async diff(_id, olds, news) {
+      const plan = planByKeys(olds, news, HOST_INPUT_KEYS, HOST_REPLACE_KEYS);
+      if (plan.changed.length > 0) {
+        const what = plan.replaces.length
+          ? "replace (another host)"
+          : news.maintenance !== olds.maintenance
+            ? news.maintenance
+              ? "enter maintenance (disable + live evacuation)"
+              : "leave maintenance (enable)"
+            : "update in place";
+        say(`xen:Host ${String(news.address)}: ${what}: ${plan.changed.join(", ")}`);
+      }
+      return { changes: plan.changed.length > 0, replaces: plan.replaces };
+    },
+    async create(inputs) {
+      const news = inputsOf<HostInputs>(inputs);
+      const deadline = phaseDeadline(news, "create");
+      const client = deadline.bound(clientFor(news.url));
+      const ref =
+        (await findByAddress(client, news.address)) ??
+        (await join(ctx.connections, client, news.address, news.url, deadline));
+      await apply(client, ref, news);
+      const outs = await observe(client, ref, news);
+      return { id: outs.uuid, outs };
+    },
+    async read(id, props) {
+      const olds = props as HostState;
+      const client = clientFor(olds.url);
+      const ref = await refOrGone(client, "host", id);
+      if (!ref) return {}; // ejected out of band
+      return readResult(id, await observe(client, ref, olds), HOST_OUTPUT_KEYS);
+    },
+    async update(id, _olds, newsRaw) {
+      const news = inputsOf<HostInputs>(newsRaw);
+      const ref = await clientFor(news.url).getByUuid("host", id);
+      const client = phaseDeadline(news, "update").bound(clientFor(news.url));
+      await apply(client, ref, news);
+      return { outs: await observe(client, ref, news) };
+    },
+    async delete(id, props) {
+      const olds = props as HostState;
+      if (!olds.ejectOnDelete) {
+        say(`xen:Host ${olds.address}: left in the pool (set ejectOnDelete: true to eject it on delete)`);
+        return;
+      }
+      const client = phaseDeadline(olds, "delete").bound(clientFor(olds.url));
+      try {
+        const ref = await clientFor(olds.url).getByUuid("host", id);
+        say(`xen:Host ${olds.address}: ejecting from the pool (${formatSize(olds.memoryTotal)} leaves the pool)`);
+        await client.callAsync("pool.eject", [ref]);
+      } catch (e) {
+        if (isGone(e)) return;
+        throw e;
+      }
+    },
+  };
+}

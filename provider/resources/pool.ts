@@ -1,6 +1,6 @@
 /** The Pool resource provider: adopts the pool at the URL, manages its names, default SR, HA; delete releases it. */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
-import { clientFor, configureFrom } from "../connection";
+import type { ProviderContext } from "../connection";
 import { POOL_INPUT_KEYS, POOL_REPLACE_KEYS, planByKeys } from "../plan/simple";
 import { checkInputs, poolInputSchema, type PoolInputs } from "../schema";
 import type { XenApiClient } from "../xenapi";
@@ -108,47 +108,51 @@ function phaseDeadline(pool: Pick<PoolInputs, "timeouts">, phase: "create" | "up
   return new PhaseDeadline(pool.timeouts?.[phase] ?? DEFAULT_PHASE_MS, `timeouts.${phase}`);
 }
 
-export const poolProvider: dynamic.ResourceProvider = {
-  async configure(req) {
-    configureFrom(req.config);
-  },
-  async check(_olds, news) {
-    const r = checkInputs(poolInputSchema, news, POOL_OUTPUT_KEYS);
-    return r.failures.length > 0 ? { failures: r.failures } : { inputs: r.inputs };
-  },
-  async diff(_id, olds, news) {
-    const plan = planByKeys(olds, news, POOL_INPUT_KEYS, POOL_REPLACE_KEYS);
-    if (plan.changed.length > 0)
-      say(
-        `xen:Pool ${String(news.nameLabel)}: ${plan.replaces.length ? "replace (another pool)" : "update in place"}: ${plan.changed.join(", ")}`,
-      );
-    return { changes: plan.changed.length > 0, replaces: plan.replaces };
-  },
-  async create(inputs) {
-    const news = inputsOf<PoolInputs>(inputs);
-    const client = clientFor(news.url);
-    const ref = await poolRef(client);
-    await apply(client, ref, news, undefined, phaseDeadline(news, "create"));
-    const outs = await observe(client, ref, news);
-    return { id: outs.uuid, outs };
-  },
-  async read(id, props) {
-    const olds = props as PoolState;
-    const client = clientFor(olds.url);
-    const ref = await poolRef(client);
-    const outs = await observe(client, ref, olds);
-    if (outs.uuid !== id) return {}; // the URL now answers for another pool
-    return readResult(id, outs, POOL_OUTPUT_KEYS);
-  },
-  async update(_id, olds, newsRaw) {
-    const news = inputsOf<PoolInputs>(newsRaw);
-    const client = clientFor(news.url);
-    const ref = await poolRef(client);
-    await apply(client, ref, news, olds as PoolState, phaseDeadline(news, "update"));
-    return { outs: await observe(client, ref, news) };
-  },
-  async delete(_id, props) {
-    // Releasing a pool never ejects or destroys hosts: the pool simply leaves the stack.
-    say(`xen:Pool ${String(props.nameLabel)}: released (hosts and VMs untouched)`);
-  },
-};
+/** The Pool provider over the connections of `ctx` (built by configure() from the stack config). */
+export function poolProvider(ctx: ProviderContext): dynamic.ResourceProvider {
+  const clientFor = (url?: string) => ctx.connections.clientFor(url);
+  return {
+    async configure(req) {
+      ctx.configure(req.config);
+    },
+    async check(_olds, news) {
+      const r = checkInputs(poolInputSchema, news, POOL_OUTPUT_KEYS);
+      return r.failures.length > 0 ? { failures: r.failures } : { inputs: r.inputs };
+    },
+    async diff(_id, olds, news) {
+      const plan = planByKeys(olds, news, POOL_INPUT_KEYS, POOL_REPLACE_KEYS);
+      if (plan.changed.length > 0)
+        say(
+          `xen:Pool ${String(news.nameLabel)}: ${plan.replaces.length ? "replace (another pool)" : "update in place"}: ${plan.changed.join(", ")}`,
+        );
+      return { changes: plan.changed.length > 0, replaces: plan.replaces };
+    },
+    async create(inputs) {
+      const news = inputsOf<PoolInputs>(inputs);
+      const client = clientFor(news.url);
+      const ref = await poolRef(client);
+      await apply(client, ref, news, undefined, phaseDeadline(news, "create"));
+      const outs = await observe(client, ref, news);
+      return { id: outs.uuid, outs };
+    },
+    async read(id, props) {
+      const olds = props as PoolState;
+      const client = clientFor(olds.url);
+      const ref = await poolRef(client);
+      const outs = await observe(client, ref, olds);
+      if (outs.uuid !== id) return {}; // the URL now answers for another pool
+      return readResult(id, outs, POOL_OUTPUT_KEYS);
+    },
+    async update(_id, olds, newsRaw) {
+      const news = inputsOf<PoolInputs>(newsRaw);
+      const client = clientFor(news.url);
+      const ref = await poolRef(client);
+      await apply(client, ref, news, olds as PoolState, phaseDeadline(news, "update"));
+      return { outs: await observe(client, ref, news) };
+    },
+    async delete(_id, props) {
+      // Releasing a pool never ejects or destroys hosts: the pool simply leaves the stack.
+      say(`xen:Pool ${String(props.nameLabel)}: released (hosts and VMs untouched)`);
+    },
+  };
+}

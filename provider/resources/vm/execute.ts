@@ -14,7 +14,9 @@ import {
   isXenApiError,
   xenFacade,
   type FacadeClient,
+  type Inventory,
   type XenApiClient,
+  type XenClass,
   type XenFacade,
 } from "../../xenapi";
 import { NULL_REF, OWNER_KEY, isNullRef, map, refs, resolveRef, say, str, type Reader, type Rec } from "../common";
@@ -24,6 +26,8 @@ import { disksByKey, nicsByKey } from "./observe";
 
 export interface ExecContext {
   client: XenApiClient;
+  /** The pool's inventory cache, when there is one: names are resolved from it. */
+  inventory?: Inventory;
   deadline: PhaseDeadline;
   ref: string;
   news: VmInputs;
@@ -88,17 +92,17 @@ async function executeStep(r: Run, step: VmStep): Promise<void> {
       for (const inner of step.whileHalted) await executeStep(r, inner);
       const on =
         step.startOn !== undefined
-          ? await resolveRef(r.client, "host", step.startOn, "affinityHost")
+          ? await resolveIn(r, "host", step.startOn, "affinityHost")
           : (vm.resident_on as string);
       return powerOp(r, { op: "start", paused: false, ...(isNullRef(on) ? {} : { on }) });
     }
     case "setAffinity":
       return xen.VM.set_affinity(
         ref,
-        step.host === undefined ? NULL_REF : await resolveRef(r.client, "host", step.host, "affinityHost"),
+        step.host === undefined ? NULL_REF : await resolveIn(r, "host", step.host, "affinityHost"),
       );
     case "migrate": {
-      const host = await resolveRef(r.client, "host", step.host, "affinityHost");
+      const host = await resolveIn(r, "host", step.host, "affinityHost");
       if ((await r.read("VM", ref)).resident_on !== host) await xen.VM.pool_migrate(ref, host, { live: "true" });
       return;
     }
@@ -144,7 +148,7 @@ async function executeStep(r: Run, step: VmStep): Promise<void> {
     case "moveVif": {
       const nic = (await nicsByKey(r.read, await r.read("VM", ref), r.news)).get(step.key);
       if (!nic) throw new ProviderError(`NIC "${step.key}" is not on the VM`, { path: "networks", code: "NOT_FOUND" });
-      const net = await resolveRef(r.client, "network", step.network, `networks[${nicIndex(r, step.key)}].network`);
+      const net = await resolveIn(r, "network", step.network, `networks[${nicIndex(r, step.key)}].network`);
       return xen.VIF.move(nic.ref, net);
     }
   }
@@ -193,6 +197,11 @@ async function isHalted(r: Pick<Run, "read" | "ref">): Promise<boolean> {
   return str(await r.read("VM", r.ref), "power_state") === ("Halted" satisfies PowerState);
 }
 
+/** An object named by the program (name_label or UUID), resolved from the inventory when it can be. */
+function resolveIn(r: Run, cls: XenClass, nameOrUuid: string, what: string): Promise<string> {
+  return resolveRef(r.client, cls, nameOrUuid, what, undefined, r.inventory);
+}
+
 async function diskOf(r: Run, key: string) {
   const disk = (await disksByKey(r.read, await r.read("VM", r.ref), r.news)).get(key);
   if (!disk) throw new ProviderError(`disk "${key}" is not on the VM`, { path: "disks", code: "NOT_FOUND" });
@@ -226,9 +235,7 @@ async function addDisk(r: Run, step: Extract<VmStep, { kind: "addDisk" }>): Prom
   const path = `disks[${diskIndex(r, step.key)}]`;
   const vm = await r.read("VM", ref);
   const sr =
-    step.disk.sr !== undefined
-      ? await resolveRef(r.client, "SR", step.disk.sr, `${path}.sr`)
-      : await defaultSr(r, path);
+    step.disk.sr !== undefined ? await resolveIn(r, "SR", step.disk.sr, `${path}.sr`) : await defaultSr(r, path);
   const vdi = await xen.VDI.create({
     name_label: step.disk.nameLabel ?? `${vm.name_label ?? "vm"} ${step.key.replace(/^#/, "disk ")}`,
     name_description: "",
@@ -296,7 +303,7 @@ async function removeDisk(r: Run, step: Extract<VmStep, { kind: "removeDisk" }>)
 async function moveDisk(r: Run, step: Extract<VmStep, { kind: "moveDisk" }>): Promise<void> {
   const { xen, ref } = r;
   const disk = await diskOf(r, step.key);
-  const sr = await resolveRef(r.client, "SR", step.sr, `disks[${diskIndex(r, step.key)}].sr`);
+  const sr = await resolveIn(r, "SR", step.sr, `disks[${diskIndex(r, step.key)}].sr`);
   if (step.method === "live") {
     await xen.VDI.pool_migrate(disk.vdiRef, sr, {});
     return;
@@ -339,7 +346,7 @@ async function moveDisk(r: Run, step: Extract<VmStep, { kind: "moveDisk" }>): Pr
 
 async function addVif(r: Run, step: Extract<VmStep, { kind: "addVif" }>): Promise<void> {
   const { xen, ref } = r;
-  const net = await resolveRef(r.client, "network", step.network.network, `networks[${nicIndex(r, step.key)}].network`);
+  const net = await resolveIn(r, "network", step.network.network, `networks[${nicIndex(r, step.key)}].network`);
   const vm = await r.read("VM", ref);
   const used: string[] = [];
   for (const vif of refs(vm, "VIFs")) used.push(str(await r.read("VIF", vif), "device"));

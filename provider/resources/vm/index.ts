@@ -4,7 +4,7 @@
  * phase bounded by one deadline (`timeouts.create/update/delete`).
  */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
-import { clientFor, configureFrom } from "../../connection";
+import type { Connections, ProviderContext } from "../../connection";
 import { KEEP_KEY, diskKey, nicKeys } from "../../plan/devices";
 import { haltForDelete } from "../../plan/power";
 import { describePlan, planVm, shutdownPolicy, type VmState } from "../../plan/vm";
@@ -14,7 +14,6 @@ import type { XenApiClient } from "../../xenapi";
 import {
   cached,
   inputsOf,
-  inventoryFor,
   KeyedLimiter,
   OWNER_KEY,
   isGone,
@@ -100,8 +99,9 @@ function srFeaturesOf(client: XenApiClient): SrFeatures {
 }
 
 /** The VM as it is now, read through the inventory cache brought up to date first (a few calls, not a dozen). */
-async function outputs(client: XenApiClient, ref: string, desired: Desired): Promise<VmState> {
-  const inventory = await inventoryFor(desired.url);
+async function outputs(conn: Connections, ref: string, desired: Desired): Promise<VmState> {
+  const client = conn.clientFor(desired.url);
+  const inventory = await conn.inventoryFor(desired.url);
   return clean(await observe(cached(inventory, client), ref, desired, srFeaturesOf(client)));
 }
 
@@ -124,13 +124,15 @@ async function waitForIp(client: XenApiClient, ref: string, deadline: PhaseDeadl
 
 /** Brings an existing VM (fresh clone, resumed attempt or adopted) to the desired state. */
 async function reconcile(
-  client: XenApiClient,
+  conn: Connections,
   ref: string,
   news: VmInputs,
   deadline: PhaseDeadline,
   allowRestart: boolean,
 ) {
-  const run = runFor({ client, deadline, ref, news });
+  const client = conn.clientFor(news.url);
+  const inventory = await conn.inventoryFor(news.url);
+  const run = runFor({ client, inventory, deadline, ref, news });
   const vm = await run.read("VM", ref);
   if (vm.is_a_template === true) {
     // A clone of a template is a template until provisioned (VM.provision creates its disks).
@@ -142,10 +144,12 @@ async function reconcile(
         await run.xen.VDI.add_to_other_config(vbd.VDI as string, OWNER_KEY, news.ownershipKey).catch(() => undefined);
     }
   }
-  const actual = await outputs(client, ref, news);
+  const actual = await outputs(conn, ref, news);
   const plan = planVm(actual, { ...news, allowRestart });
   if (plan.blocked) throw new ProviderError(plan.blocked, { path: news.nameLabel, code: "BLOCKED" });
-  await perHost.run(actual.residentOn || UNPLACED, () => execute({ client, deadline, ref, news }, plan.steps));
+  await perHost.run(actual.residentOn || UNPLACED, () =>
+    execute({ client, inventory, deadline, ref, news }, plan.steps),
+  );
   if (news.waitForIp && news.powerState === "Running") await waitForIp(client, ref, deadline, news.nameLabel);
 }
 
@@ -204,129 +208,134 @@ function asState(olds: Record<string, unknown>): VmState {
 }
 
 /** What a failed create/update records: the VM as observed (or the inputs), under a short budget of its own. */
-async function recordedProps(client: XenApiClient, ref: string, news: VmInputs, uuid: string) {
+async function recordedProps(conn: Connections, ref: string, news: VmInputs, uuid: string) {
   const observed = await Promise.race([
-    outputs(client, ref, news),
+    outputs(conn, ref, news),
     new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), RECORDING_BUDGET_MS)),
   ]).catch(() => ({ ...news, uuid }));
   return { ...observed, ...pick(news) };
 }
 
-export const vmProvider: Provider = {
-  async configure(req) {
-    configureFrom(req.config);
-  },
+/** The Vm provider over the connections of `ctx` (built by configure() from the stack config). */
+export function vmProvider(ctx: ProviderContext): Provider {
+  return {
+    async configure(req) {
+      ctx.configure(req.config);
+    },
 
-  async check(_olds, news) {
-    const result = checkInputs(vmInputSchema, news, VM_OUTPUT_KEYS, { memory: 1024 ** 3, vcpus: 1 });
-    return result.failures.length > 0 ? { failures: result.failures } : { inputs: result.inputs };
-  },
+    async check(_olds, news) {
+      const result = checkInputs(vmInputSchema, news, VM_OUTPUT_KEYS, { memory: 1024 ** 3, vcpus: 1 });
+      return result.failures.length > 0 ? { failures: result.failures } : { inputs: result.inputs };
+    },
 
-  async diff(_id, olds, news) {
-    const plan = planVm(asState(olds), inputsOf<VmInputs>(news));
-    if (plan.blocked) throw new ProviderError(plan.blocked, { path: `xen:Vm ${(news.nameLabel as string) ?? ""}` });
-    for (const line of describePlan(String(news.nameLabel ?? olds.nameLabel), plan)) say(line);
-    return {
-      changes: plan.changed.length > 0,
-      replaces: plan.replaces,
-      deleteBeforeReplace: plan.replaces.includes("adopt"),
-    };
-  },
+    async diff(_id, olds, news) {
+      const plan = planVm(asState(olds), inputsOf<VmInputs>(news));
+      if (plan.blocked) throw new ProviderError(plan.blocked, { path: `xen:Vm ${(news.nameLabel as string) ?? ""}` });
+      for (const line of describePlan(String(news.nameLabel ?? olds.nameLabel), plan)) say(line);
+      return {
+        changes: plan.changed.length > 0,
+        replaces: plan.replaces,
+        deleteBeforeReplace: plan.replaces.includes("adopt"),
+      };
+    },
 
-  async create(inputs) {
-    const news = inputsOf<VmInputs>(inputs);
-    const client = clientFor(news.url);
-    const deadline = phaseDeadline(news, "create");
-    const owner = news.ownershipKey ?? "";
-    let ref: string | undefined;
-    if (news.adopt) {
-      ref = await client.getByUuid("VM", news.adopt);
-      say(`xen:Vm ${news.nameLabel}: adopting existing VM ${news.adopt}`);
-      if (owner) {
-        await client.call("VM.remove_from_other_config", [ref, OWNER_KEY]);
-        await client.call("VM.add_to_other_config", [ref, OWNER_KEY, owner]);
+    async create(inputs) {
+      const news = inputsOf<VmInputs>(inputs);
+      const conn = ctx.connections;
+      const client = conn.clientFor(news.url);
+      const deadline = phaseDeadline(news, "create");
+      const owner = news.ownershipKey ?? "";
+      let ref: string | undefined;
+      if (news.adopt) {
+        ref = await client.getByUuid("VM", news.adopt);
+        say(`xen:Vm ${news.nameLabel}: adopting existing VM ${news.adopt}`);
+        if (owner) {
+          await client.call("VM.remove_from_other_config", [ref, OWNER_KEY]);
+          await client.call("VM.add_to_other_config", [ref, OWNER_KEY, owner]);
+        }
+      } else {
+        ref = findUnfinishedCreate(await conn.inventoryFor(news.url), owner);
+        if (ref)
+          say(`xen:Vm ${news.nameLabel}: resuming an unfinished create of this resource (VM tagged ${CREATING_KEY})`);
       }
-    } else {
-      ref = findUnfinishedCreate(await inventoryFor(news.url), owner);
-      if (ref)
-        say(`xen:Vm ${news.nameLabel}: resuming an unfinished create of this resource (VM tagged ${CREATING_KEY})`);
-    }
-    const vmRef = ref ?? (await cloneFromTemplate(client, news, owner, deadline));
-    const uuid = (await record(client, "VM", vmRef)).uuid;
-    try {
-      await reconcile(client, vmRef, news, deadline, news.adopt ? news.allowRestart : true);
-      await markFinished(client, vmRef, Math.max(deadline.remainingMs(), RECORDING_BUDGET_MS));
-      return { id: uuid, outs: await outputs(client, vmRef, news) };
-    } catch (e) {
-      // The VM exists: record it (the next `up` updates it instead of duplicating it) and mark the create over,
-      // so that a later replacement never takes it for its own unfinished create.
-      const props = await recordedProps(client, vmRef, news, uuid);
-      await markFinished(client, vmRef, RECORDING_BUDGET_MS).catch(() => undefined);
-      throw partialFailure(uuid, props, inputs.__provider, e);
-    }
-  },
-
-  async read(id, props) {
-    const olds = asState((props ?? {}) as Record<string, unknown>);
-    // Refresh reads from the inventory cache (one get_all_records per class, then events), not per-VM calls.
-    const inventory = await inventoryFor(olds.url);
-    const found = inventory.byUuid("VM", id);
-    if (!found) return {}; // deleted out of band: the engine drops it, the next `up` recreates it
-    const client = clientFor(olds.url);
-    const outs = clean(await observe(cached(inventory, client), found.ref, olds, srFeaturesOf(client)));
-    return readResult(id, outs, VM_OUTPUT_KEYS);
-  },
-
-  async update(id, _olds, newsRaw) {
-    const news = inputsOf<VmInputs>(newsRaw);
-    const client = clientFor(news.url);
-    const deadline = phaseDeadline(news, "update");
-    const ref = await client.getByUuid("VM", id);
-    try {
-      await reconcile(client, ref, news, deadline, news.allowRestart);
-      await markFinished(client, ref, Math.max(deadline.remainingMs(), RECORDING_BUDGET_MS));
-    } catch (e) {
-      throw partialFailure(id, await recordedProps(client, ref, news, id), newsRaw.__provider, e);
-    }
-    return { outs: await outputs(client, ref, news) };
-  },
-
-  async delete(id, props) {
-    const olds = asState(props as Record<string, unknown>);
-    const client = clientFor(olds.url);
-    const ref = await refOrGone(client, "VM", id);
-    if (!ref) return;
-    const deadline = phaseDeadline(olds, "delete");
-    const run = runFor({ client, deadline, ref, news: olds as unknown as VmInputs });
-    try {
-      // Read fresh, never from a cache: a failed update may have left the VM in any power state.
-      const vm = await run.read("VM", ref);
-      for (const op of haltForDelete(str(vm, "power_state") as PowerState, shutdownPolicy(olds, olds)))
-        await powerOp(run, op);
-      const owner = olds.ownershipKey ?? "";
-      const vdis: string[] = [];
-      for (const vbdRef of refs(await run.read("VM", ref), "VBDs")) {
-        const vbd = await run.read("VBD", vbdRef);
-        if (isNullRef(vbd.VDI)) continue;
-        const vdi = await run.read("VDI", vbd.VDI as string);
-        // Only disks this stack created: never shared or template disks, nor those of an adopted VM, nor those
-        // marked keepOnRemove (they outlive the VM, detached).
-        const tags = map(vdi, "other_config");
-        if (owner && tags[OWNER_KEY] === owner && tags[KEEP_KEY] !== "true" && vdi.sharable !== true)
-          vdis.push(vbd.VDI as string);
+      const vmRef = ref ?? (await cloneFromTemplate(client, news, owner, deadline));
+      const uuid = (await record(client, "VM", vmRef)).uuid;
+      try {
+        await reconcile(conn, vmRef, news, deadline, news.adopt ? news.allowRestart : true);
+        await markFinished(client, vmRef, Math.max(deadline.remainingMs(), RECORDING_BUDGET_MS));
+        return { id: uuid, outs: await outputs(conn, vmRef, news) };
+      } catch (e) {
+        // The VM exists: record it (the next `up` updates it instead of duplicating it) and mark the create over,
+        // so that a later replacement never takes it for its own unfinished create.
+        const props = await recordedProps(conn, vmRef, news, uuid);
+        await markFinished(client, vmRef, RECORDING_BUDGET_MS).catch(() => undefined);
+        throw partialFailure(uuid, props, inputs.__provider, e);
       }
-      await run.xen.VM.destroy(ref);
-      for (const vdi of vdis) {
-        await run.xen.VDI.destroy(vdi).catch((e: unknown) => {
-          if (!isGone(e)) throw e;
-        });
+    },
+
+    async read(id, props) {
+      const olds = asState((props ?? {}) as Record<string, unknown>);
+      // Refresh reads from the inventory cache (one get_all_records per class, then events), not per-VM calls.
+      const inventory = await ctx.connections.inventoryFor(olds.url);
+      const found = inventory.byUuid("VM", id);
+      if (!found) return {}; // deleted out of band: the engine drops it, the next `up` recreates it
+      const client = ctx.connections.clientFor(olds.url);
+      const outs = clean(await observe(cached(inventory, client), found.ref, olds, srFeaturesOf(client)));
+      return readResult(id, outs, VM_OUTPUT_KEYS);
+    },
+
+    async update(id, _olds, newsRaw) {
+      const news = inputsOf<VmInputs>(newsRaw);
+      const conn = ctx.connections;
+      const client = conn.clientFor(news.url);
+      const deadline = phaseDeadline(news, "update");
+      const ref = await client.getByUuid("VM", id);
+      try {
+        await reconcile(conn, ref, news, deadline, news.allowRestart);
+        await markFinished(client, ref, Math.max(deadline.remainingMs(), RECORDING_BUDGET_MS));
+      } catch (e) {
+        throw partialFailure(id, await recordedProps(conn, ref, news, id), newsRaw.__provider, e);
       }
-    } catch (e) {
-      if (isGone(e)) return;
-      throw e;
-    }
-  },
-};
+      return { outs: await outputs(conn, ref, news) };
+    },
+
+    async delete(id, props) {
+      const olds = asState(props as Record<string, unknown>);
+      const client = ctx.connections.clientFor(olds.url);
+      const ref = await refOrGone(client, "VM", id);
+      if (!ref) return;
+      const deadline = phaseDeadline(olds, "delete");
+      const run = runFor({ client, deadline, ref, news: olds as unknown as VmInputs });
+      try {
+        // Read fresh, never from a cache: a failed update may have left the VM in any power state.
+        const vm = await run.read("VM", ref);
+        for (const op of haltForDelete(str(vm, "power_state") as PowerState, shutdownPolicy(olds, olds)))
+          await powerOp(run, op);
+        const owner = olds.ownershipKey ?? "";
+        const vdis: string[] = [];
+        for (const vbdRef of refs(await run.read("VM", ref), "VBDs")) {
+          const vbd = await run.read("VBD", vbdRef);
+          if (isNullRef(vbd.VDI)) continue;
+          const vdi = await run.read("VDI", vbd.VDI as string);
+          // Only disks this stack created: never shared or template disks, nor those of an adopted VM, nor those
+          // marked keepOnRemove (they outlive the VM, detached).
+          const tags = map(vdi, "other_config");
+          if (owner && tags[OWNER_KEY] === owner && tags[KEEP_KEY] !== "true" && vdi.sharable !== true)
+            vdis.push(vbd.VDI as string);
+        }
+        await run.xen.VM.destroy(ref);
+        for (const vdi of vdis) {
+          await run.xen.VDI.destroy(vdi).catch((e: unknown) => {
+            if (!isGone(e)) throw e;
+          });
+        }
+      } catch (e) {
+        if (isGone(e)) return;
+        throw e;
+      }
+    },
+  };
+}
 
 /** The state-only inputs are kept as given (they are not observable on the VM). */
 function pick(news: VmInputs): Partial<VmInputs> {

@@ -2,8 +2,7 @@
  * The resource providers called directly (as the engine's dynamic provider host would) against the simulator
  * over HTTP: idempotent create, read of a deleted VM, idempotent delete, host join and maintenance.
  */
-import { providers } from "../../../provider";
-import { closeClients } from "../../../provider/connection";
+import { closeProviders as closeClients, providers } from "../../../provider";
 import { XenApiClient } from "../../../provider/xenapi";
 import { startSimulator, type RunningSimulator } from "../../../simulator";
 
