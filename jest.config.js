@@ -1,4 +1,7 @@
-/** Three tiers, each runnable alone: `jest --selectProjects unit|integration|e2e`. */
+/**
+ * Three tiers, each runnable alone: `jest --selectProjects unit|integration|e2e`; `conformance` replays xapi's
+ * datamodel against the simulator; `thirdparty` runs real third-party XenAPI clients against the simulator.
+ */
 const transform = { "^.+\\.ts$": ["ts-jest", { diagnostics: false }] };
 const base = { testEnvironment: "node", transform, moduleFileExtensions: ["ts", "js", "json"] };
 
@@ -11,5 +14,7 @@ module.exports = {
     },
     { ...base, displayName: "integration", testMatch: ["<rootDir>/tests/integration/**/*.test.ts"] },
     { ...base, displayName: "e2e", testMatch: ["<rootDir>/tests/e2e/**/*.test.ts"] },
+    { ...base, displayName: "conformance", testMatch: ["<rootDir>/tests/conformance/**/*.test.ts"] },
+    { ...base, displayName: "thirdparty", testMatch: ["<rootDir>/tests/thirdparty/**/*.test.ts"] },
   ],
 };

@@ -2,6 +2,7 @@
  * Input validation for `check()`: zod schemas per resource, normalised values (sizes in bytes, durations in ms,
  * defaults applied) and failures that name the property path and the rule. Pure: no network, no clock.
  */
+import { ENUMS } from "../xenapi-model/classes";
 import { z } from "zod";
 import { formatSize, parseDuration, parseSize } from "./units";
 
@@ -41,7 +42,8 @@ const url = z
 /** A XenAPI object named by UUID or by name_label. */
 const objectName = z.string().min(1, "must name an object by name_label or UUID");
 
-export const POWER_STATES = ["Running", "Halted", "Suspended", "Paused"] as const;
+/** The datamodel's vm_power_state values. */
+export const POWER_STATES = ENUMS.vm_power_state;
 export type PowerState = (typeof POWER_STATES)[number];
 export const HA_RESTART_PRIORITIES = ["restart", "best-effort", ""] as const;
 

@@ -9,10 +9,7 @@
  * Both are recognised by `name` (and `code`/`kind`), not only by `instanceof`: Pulumi runs providers in another
  * process and errors may be serialised on the way.
  */
-import catalog from "./error-catalog.json";
-
-/** Code -> [param names, description], from the XenAPI datamodel (`datamodel_errors.ml`). */
-const ERROR_CATALOG = catalog as unknown as Record<string, [string[], string]>;
+import { ERROR_CATALOG } from "../../xenapi-model/errors";
 
 export const TRANSPORT_ERROR_KINDS = [
   "network",
@@ -116,7 +113,7 @@ export function isTransportError(e: unknown, kind?: TransportErrorKind | string)
 /** Parameter names and description of a XenAPI error code, if the datamodel knows it. */
 export function describeErrorCode(code: string): { paramNames: string[]; description: string } | undefined {
   const entry = Object.prototype.hasOwnProperty.call(ERROR_CATALOG, code) ? ERROR_CATALOG[code] : undefined;
-  return entry ? { paramNames: entry[0], description: entry[1] } : undefined;
+  return entry ? { paramNames: [...entry[0]], description: entry[1] } : undefined;
 }
 
 function gib(value: string, unitBytes: number): string {

@@ -5,25 +5,13 @@
  * `OpaqueRef:NULL` stands for "no object" and becomes `null`.
  */
 import { z } from "zod";
+import { ENUMS, RECORD_CLASSES, type RecordClass } from "../../xenapi-model/classes";
 
-/** The XenAPI classes this client reads, with their datamodel (wire) names. */
-export const XEN_CLASSES = [
-  "pool",
-  "host",
-  "host_metrics",
-  "VM",
-  "VM_metrics",
-  "VM_guest_metrics",
-  "VBD",
-  "VDI",
-  "SR",
-  "PBD",
-  "network",
-  "VIF",
-  "PIF",
-  "task",
-  "message",
-] as const;
+/** The XenAPI classes this client reads, with their datamodel (wire) names: every modelled record class but
+ * session and SM. */
+export const XEN_CLASSES = RECORD_CLASSES.filter(
+  (c): c is Exclude<RecordClass, "session" | "SM"> => c !== "session" && c !== "SM",
+);
 export type XenClass = (typeof XEN_CLASSES)[number];
 
 /** Event classes are lowercase on the wire (`vm`, `vm_metrics`); this maps them back. */
@@ -124,65 +112,25 @@ function looseEnumSet<const T extends readonly string[]>(values: T) {
 
 // ---- enums ---------------------------------------------------------------------------------------------------
 
-export const VmPowerState = { Halted: "Halted", Paused: "Paused", Running: "Running", Suspended: "Suspended" } as const;
+/** `{ A: "A", ... }` from a datamodel enum's values. */
+function enumObject<const T extends readonly string[]>(values: T): { readonly [K in T[number]]: K } {
+  return Object.fromEntries(values.map((v) => [v, v])) as { readonly [K in T[number]]: K };
+}
+
+export const VmPowerState = enumObject(ENUMS.vm_power_state);
 export type VmPowerState = (typeof VmPowerState)[keyof typeof VmPowerState];
 
-export const TaskStatus = {
-  pending: "pending",
-  success: "success",
-  failure: "failure",
-  cancelling: "cancelling",
-  cancelled: "cancelled",
-} as const;
+export const TaskStatus = enumObject(ENUMS.task_status_type);
 export type TaskStatus = (typeof TaskStatus)[keyof typeof TaskStatus];
 
-export const DOMAIN_TYPES = ["hvm", "pv", "pvh", "pv_in_pvh", "unspecified"] as const;
-export const VM_OPERATIONS = [
-  "start",
-  "start_on",
-  "clean_shutdown",
-  "hard_shutdown",
-  "clean_reboot",
-  "hard_reboot",
-  "suspend",
-  "resume",
-  "resume_on",
-  "pause",
-  "unpause",
-  "pool_migrate",
-  "migrate_send",
-  "clone",
-  "copy",
-  "destroy",
-  "export",
-  "snapshot",
-  "checkpoint",
-  "provision",
-  "make_into_template",
-  "changing_dynamic_range",
-  "changing_static_range",
-  "changing_memory_limits",
-  "changing_VCPUs",
-  "changing_VCPUs_live",
-  "metadata_export",
-] as const;
-export const HOST_OPERATIONS = [
-  "provision",
-  "evacuate",
-  "shutdown",
-  "reboot",
-  "power_on",
-  "vm_start",
-  "vm_resume",
-  "vm_migrate",
-  "apply_updates",
-  "enable",
-] as const;
-export const VBD_MODES = ["RO", "RW"] as const;
-export const VBD_TYPES = ["CD", "Disk", "Floppy"] as const;
-export const VDI_TYPES = ["system", "user", "ephemeral", "suspend", "crashdump", "ha_statefile", "metadata"] as const;
-export const IP_CONFIGURATION_MODES = ["None", "DHCP", "Static"] as const;
-export const VIF_LOCKING_MODES = ["network_default", "locked", "unlocked", "disabled"] as const;
+export const DOMAIN_TYPES = ENUMS.domain_type;
+export const VM_OPERATIONS = ENUMS.vm_operations;
+export const HOST_OPERATIONS = ENUMS.host_allowed_operations;
+export const VBD_MODES = ENUMS.vbd_mode;
+export const VBD_TYPES = ENUMS.vbd_type;
+export const VDI_TYPES = ENUMS.vdi_type;
+export const IP_CONFIGURATION_MODES = ENUMS.ip_configuration_mode;
+export const VIF_LOCKING_MODES = ENUMS.vif_locking_mode;
 
 const optStrMap = xStrMap.default({});
 const optStrSet = xStrSet.default([]);
@@ -253,7 +201,7 @@ export const VmRecordSchema = z.looseObject({
   uuid: z.string(),
   name_label: z.string(),
   name_description: z.string().default(""),
-  power_state: z.enum(["Halted", "Paused", "Running", "Suspended"]),
+  power_state: z.enum(ENUMS.vm_power_state),
   is_a_template: xBool,
   is_default_template: xBool.default(false),
   is_a_snapshot: xBool.default(false),
@@ -362,7 +310,7 @@ export const VdiRecordSchema = z.looseObject({
   missing: xBool.default(false),
   is_a_snapshot: xBool.default(false),
   snapshot_of: xRef("VDI").default(null),
-  on_boot: looseEnum(["persist", "reset"] as const).default("persist"),
+  on_boot: looseEnum(ENUMS.on_boot).default("persist"),
   other_config: optStrMap,
   sm_config: optStrMap,
   tags: optStrSet,
@@ -451,7 +399,7 @@ export const TaskRecordSchema = z.looseObject({
   uuid: z.string(),
   name_label: z.string().default(""),
   name_description: z.string().default(""),
-  status: z.enum(["pending", "success", "failure", "cancelling", "cancelled"]),
+  status: z.enum(ENUMS.task_status_type),
   progress: xFloat.default(0),
   result: z.string().default(""),
   type: z.string().default(""),

@@ -1,3 +1,4 @@
+import { ROLES, type Role } from "../../xenapi-model/messages";
 import { Clock, systemClock, xenDate } from "../clock";
 import { XenApiError, fail } from "../errors";
 import { Ids, NULL_REF } from "../ids";
@@ -7,8 +8,7 @@ import { PlacementHost, PlacementVm, vmMemoryNeeded, vmMemoryOverhead } from "..
 import { Db, Rec } from "./db";
 import { CLASSES, defaultRecord } from "./schema";
 
-export const ROLES = ["read-only", "vm-operator", "vm-admin", "vm-power-admin", "pool-operator", "pool-admin"] as const;
-export type Role = (typeof ROLES)[number];
+export { ROLES, type Role };
 
 /**
  * Base durations (ms at time scale 1) of simulated operations; multiplied by the time scale. `guest_agent` is the

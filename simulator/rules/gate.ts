@@ -1,3 +1,4 @@
+import { ENUMS, type EnumValue } from "../../xenapi-model/classes";
 import { XenApiError, fail } from "../errors";
 
 /**
@@ -73,8 +74,8 @@ const ADVERTISED: readonly VmOp[] = [
   "provision",
 ];
 
-type Power = "Halted" | "Paused" | "Running" | "Suspended";
-const ANY: Power[] = ["Halted", "Paused", "Running", "Suspended"];
+type Power = EnumValue<"vm_power_state">;
+const ANY: Power[] = [...ENUMS.vm_power_state];
 
 /** xapi `allowed_power_states`. */
 export function allowedPowerStates(op: VmOp, opts: { controlDomain: boolean; snapshot: boolean }): Power[] {

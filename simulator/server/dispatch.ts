@@ -2,7 +2,7 @@ import { XenApiError, fail, toXenApiError } from "../errors";
 import { NULL_REF } from "../ids";
 import { Ctx, Engine, ROLES, Role } from "../models/engine";
 import { checkFieldValue } from "../models/methods/implicit";
-import { MethodDef, ParamSpec, Registry } from "../models/methods/registry";
+import { MethodDef, ParamSpec, Registry, arityMismatch } from "../models/methods/registry";
 import { authenticate, checkSession, openSession } from "../models/methods/session";
 
 export type CallResult = { ok: true; value: unknown } | { ok: false; error: XenApiError };
@@ -50,10 +50,11 @@ export class Dispatcher {
     const def = this.reg.get(name);
     if (!def || (isAsync && !def.async)) throw fail("MESSAGE_METHOD_UNKNOWN", method);
     const offset = def.session ? 1 : 0;
-    const required = def.params.filter((x) => !("default" in x)).length;
-    const given = params.length - offset;
-    if (given < required || given > def.params.length)
-      throw fail("MESSAGE_PARAMETER_COUNT_MISMATCH", method, def.params.length, Math.max(0, given));
+    const given = Math.max(0, params.length - offset);
+    const mismatch = arityMismatch(def, given);
+    if (mismatch) throw fail("MESSAGE_PARAMETER_COUNT_MISMATCH", ...mismatch);
+    // xapi ignores what a call with versioned parameters passes beyond the newest form.
+    if (given > def.params.length) params = params.slice(0, offset + def.params.length);
     const pool = e.db.poolOf(conn.host);
     if (!pool) throw fail("INTERNAL_ERROR", "host is not part of any pool");
     if (name === "session.login_with_password") return this.login(params, pool, conn, false);

@@ -2,8 +2,10 @@ import * as http from "node:http";
 import * as https from "node:https";
 import { AddressInfo } from "node:net";
 import { XenApiError } from "../errors";
+import { authenticate, checkSession } from "../models/methods/session";
+import { CFS, Cf, rrdUpdates as readRrd, rrdUpdatesJson, rrdUpdatesXml } from "../models/rrd";
 import { FaultSpec, SimulatorCore } from "../sim";
-import { XmlMalformed, encodeMethodResponse, parseMethodCall } from "./xmlrpc";
+import { XmlMalformed, encodeMethodResponse, parseMethodCall, resultType } from "./xmlrpc";
 
 /** Requests above this size are refused (HTTP 413) before parsing. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -155,6 +157,20 @@ export async function listen(core: SimulatorCore, addresses: string[], opts: Ser
   };
 }
 
+export type Route = "jsonrpc" | "xmlrpc" | "rrd" | "index" | "none";
+
+/**
+ * Which handler serves a request. xapi matches handlers by the longest path prefix (Http_svr's radix tree):
+ * `/jsonrpc` is JSON-RPC, `/rrd_updates` statistics, and any other POST falls to the `/` handler, which is
+ * XML-RPC (so `/RPC2` and Xen Orchestra's `/xmlrpc` are XML-RPC too).
+ */
+export function routeOf(method: string, path: string): Route {
+  if (method === "POST") return path.startsWith("/jsonrpc") ? "jsonrpc" : "xmlrpc";
+  if (method === "GET" && path.startsWith("/rrd_updates")) return "rrd";
+  if (method === "GET" && path === "/") return "index";
+  return "none";
+}
+
 async function handle(
   core: SimulatorCore,
   address: string,
@@ -180,11 +196,13 @@ async function handle(
     req.socket.destroy();
     return;
   }
-  if (req.method === "GET" && url.pathname === "/") {
-    send(res, 200, "<html><body>XenAPI simulator: POST /jsonrpc</body></html>", "text/html");
+  const route = routeOf(req.method ?? "GET", url.pathname);
+  if (route === "rrd") return rrdUpdates(core, host, url, req, res);
+  if (route === "index") {
+    send(res, 200, "<html><body>XenAPI simulator: POST /jsonrpc (JSON-RPC) or / (XML-RPC)</body></html>", "text/html");
     return;
   }
-  if (req.method !== "POST" || (url.pathname !== "/jsonrpc" && url.pathname !== "/" && url.pathname !== "/RPC2")) {
+  if (route === "none") {
     send(res, 404, "not found", "text/plain");
     return;
   }
@@ -193,7 +211,7 @@ async function handle(
     send(res, 413, "request body too large", "text/plain");
     return;
   }
-  if (url.pathname !== "/jsonrpc") return xmlrpc(core, address, host, body, req, res);
+  if (route === "xmlrpc") return xmlrpc(core, address, host, body, req, res);
   let env: Envelope;
   try {
     env = parseEnvelope(body);
@@ -261,7 +279,61 @@ async function xmlrpc(
       ? { ok: false as const, error: action.error }
       : await core.call(call.method, call.params, host);
   core.record({ host: address, method: call.method, params: call.params, ms: Date.now() - started, result });
-  send(res, 200, encodeMethodResponse(result), "text/xml");
+  const type = resultType(call.method, core.reg.get(call.method)?.result);
+  send(res, 200, encodeMethodResponse(result, type), "text/xml");
+}
+
+/**
+ * `GET /rrd_updates?session_id=&start=&cf=&interval=&host=true&json=true` (xcp-rrdd's handler, proxied by
+ * xapi): the host's and its VMs' statistics. Needs a live session (or HTTP basic credentials, which xapi also
+ * accepts); anything else is HTTP 401.
+ */
+async function rrdUpdates(
+  core: SimulatorCore,
+  host: string,
+  url: URL,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
+  const e = core.engine;
+  const q = url.searchParams;
+  const pool = e.db.poolOf(host)!;
+  if (!authorized(core, pool, q.get("session_id"), req.headers.authorization)) {
+    res.writeHead(401, { "WWW-Authenticate": 'Basic realm="xapi"', "Content-Length": 0 });
+    res.end();
+    return;
+  }
+  const start = Number(q.get("start") ?? "0");
+  const interval = Number(q.get("interval") ?? "0");
+  const cf = (q.get("cf") ?? "AVERAGE").toUpperCase();
+  if (!Number.isFinite(start) || !Number.isFinite(interval) || !(CFS as readonly string[]).includes(cf))
+    return send(res, 400, "bad rrd_updates query", "text/plain");
+  const vmUuid = q.get("vm_uuid");
+  const updates = readRrd(e, host, {
+    start: Math.trunc(start),
+    interval,
+    cf: cf as Cf,
+    host: q.get("host") === "true",
+    ...(vmUuid ? { vmUuid } : {}),
+  });
+  if (q.get("json") === "true") return send(res, 200, rrdUpdatesJson(updates));
+  send(res, 200, rrdUpdatesXml(updates), "text/xml");
+}
+
+function authorized(core: SimulatorCore, pool: string, session: string | null, auth: string | undefined): boolean {
+  if (session) {
+    try {
+      checkSession(core.engine, session, pool);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  const m = /^Basic (.+)$/i.exec(auth ?? "");
+  if (!m) return false;
+  const raw = Buffer.from(m[1]!, "base64").toString("utf8");
+  const i = raw.indexOf(":");
+  return i > 0 && authenticate(core.engine, raw.slice(0, i), raw.slice(i + 1)) !== undefined;
 }
 
 async function control(

@@ -1,9 +1,11 @@
-import { xmlValue } from "../models/engine";
+import { CLASSES, CLASS_BY_LOWER } from "../models/schema";
 import { CallResult } from "./dispatch";
 
 /**
- * XML-RPC on `POST /` and `/RPC2` (the older XenAPI transport): `{Status:"Success", Value}` or
- * `{Status:"Failure", ErrorDescription:[code, ...params]}`; ints travel as untyped strings.
+ * XML-RPC on every POST path but `/jsonrpc` (the older XenAPI transport): `{Status:"Success", Value}` or
+ * `{Status:"Failure", ErrorDescription:[code, ...params]}`. Values are typed as xapi types them: ints as
+ * untyped strings, floats as `<double>` (even whole ones), datetimes as `<dateTime.iso8601>`, booleans as
+ * `<boolean>`. The type comes from the datamodel (the field or the message result), not from the JS value.
  */
 
 interface Node {
@@ -108,9 +110,93 @@ export function parseMethodCall(xml: string): { method: string; params: unknown[
   return { method: name.text.trim(), params };
 }
 
-export function encodeMethodResponse(result: CallResult): string {
+/**
+ * A wire type: a datamodel field type (`float`, `datetime`, `int`, `bool`, `string`, `ref:C`, `enum:E`,
+ * `set:<t>`, `map`), or a result shape: `record:C`, `records:C` (ref -> record map), `events` (event.from's
+ * batch), `event` (one event). `undefined`: typed by the JS value (whole numbers untyped, others `<double>`).
+ */
+export type WireType = string | undefined;
+
+/** The type of a message's result, from its name and the registry's declared result type. */
+export function resultType(method: string, declared = ""): WireType {
+  if (method.startsWith("Async.")) return undefined; // a task ref
+  if (method === "event.from") return "events";
+  if (method === "event.next") return "set:event";
+  const dot = method.indexOf(".");
+  const cls = method.slice(0, dot);
+  const msg = method.slice(dot + 1);
+  const def = CLASSES[cls];
+  if (def) {
+    if (msg === "get_record") return `record:${cls}`;
+    if (msg === "get_all_records" || msg === "get_all_records_where") return `records:${cls}`;
+    if (cls === "message" && msg === "get_since") return "records:message";
+    const field = msg.startsWith("get_") ? def.byName.get(msg.slice(4)) : undefined;
+    if (field) return field.type;
+  }
+  if (["datetime", "float", "int", "bool", "string"].includes(declared)) return declared;
+  const rec = /^(\w+) record$/.exec(declared);
+  return rec && CLASSES[rec[1]!] ? `record:${rec[1]}` : undefined;
+}
+
+function escapeXml(s: string): string {
+  return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+function double(v: unknown): string {
+  const n = Number(v);
+  return `<value><double>${Number.isInteger(n) ? n.toFixed(1) : String(n)}</double></value>`;
+}
+
+function struct(entries: [string, string][]): string {
+  return `<value><struct>${entries.map(([k, x]) => `<member><name>${escapeXml(k)}</name>${x}</member>`).join("")}</struct></value>`;
+}
+
+function record(cls: string | undefined, v: unknown): string {
+  const def = cls === undefined ? undefined : CLASSES[cls];
+  if (!v || typeof v !== "object") return encodeValue(v);
+  return struct(Object.entries(v).map(([k, x]) => [k, encodeValue(x, def?.byName.get(k)?.type)]));
+}
+
+function event(v: unknown): string {
+  if (!v || typeof v !== "object") return encodeValue(v);
+  const ev = v as Record<string, unknown>;
+  const cls = CLASS_BY_LOWER.get(String(ev.class));
+  return struct(Object.entries(ev).map(([k, x]) => [k, k === "snapshot" ? record(cls, x) : encodeValue(x)]));
+}
+
+/** One XML-RPC `<value>`, typed by `type` where known, else by the JS value. */
+export function encodeValue(v: unknown, type?: WireType): string {
+  if (v === undefined || v === null || v === "") return "<value></value>";
+  if (type === "float" && (typeof v === "number" || typeof v === "string")) return double(v);
+  if (type === "datetime" && typeof v === "string")
+    return `<value><dateTime.iso8601>${escapeXml(v)}</dateTime.iso8601></value>`;
+  if (type?.startsWith("record:")) return record(type.slice(7), v);
+  if (type?.startsWith("records:") && typeof v === "object" && !Array.isArray(v)) {
+    const cls = type.slice(8);
+    return struct(Object.entries(v).map(([ref, r]) => [ref, record(cls, r)]));
+  }
+  if (type === "event") return event(v);
+  if (type === "events" && typeof v === "object" && !Array.isArray(v))
+    return struct(Object.entries(v).map(([k, x]) => [k, encodeValue(x, k === "events" ? "set:event" : undefined)]));
+  if (Array.isArray(v)) {
+    const elem = type?.startsWith("set:") ? type.slice(4) : undefined;
+    return `<value><array><data>${v.map((x) => encodeValue(x, elem)).join("")}</data></array></value>`;
+  }
+  if (typeof v === "string") return `<value>${escapeXml(v)}</value>`;
+  if (typeof v === "number") return Number.isInteger(v) ? `<value>${v}</value>` : double(v);
+  if (typeof v === "boolean") return `<value><boolean>${v ? 1 : 0}</boolean></value>`;
+  return struct(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, encodeValue(x)]));
+}
+
+export function encodeMethodResponse(result: CallResult, type?: WireType): string {
   const body = result.ok
-    ? { Status: "Success", Value: result.value ?? "" }
-    : { Status: "Failure", ErrorDescription: result.error.toArray() };
-  return `<?xml version="1.0"?><methodResponse><params><param>${xmlValue(body)}</param></params></methodResponse>`;
+    ? struct([
+        ["Status", encodeValue("Success")],
+        ["Value", encodeValue(result.value ?? "", type)],
+      ])
+    : struct([
+        ["Status", encodeValue("Failure")],
+        ["ErrorDescription", encodeValue(result.error.toArray().map(String))],
+      ]);
+  return `<?xml version="1.0"?><methodResponse><params><param>${body}</param></params></methodResponse>`;
 }

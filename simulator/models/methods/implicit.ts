@@ -1,29 +1,9 @@
 import { fail } from "../../errors";
-import { Ctx, Engine, Role } from "../engine";
+import { MESSAGES } from "../../../xenapi-model/messages";
+import { Ctx, Engine } from "../engine";
 import { CLASSES, ClassDef, ENUMS, EnumName } from "../schema";
 import { Registry, p } from "./registry";
 import { parseWhere } from "./where";
-
-/** Role needed by a class's field setters (datamodel_roles: the class's message role, else pool-admin). */
-const SETTER_ROLE: Record<string, Role> = {
-  VM: "vm-admin",
-  VBD: "vm-admin",
-  VIF: "vm-admin",
-  VDI: "vm-admin",
-  network: "vm-admin",
-  host: "pool-operator",
-  pool: "pool-operator",
-  SR: "pool-operator",
-  PBD: "pool-operator",
-  PIF: "pool-operator",
-  SM: "pool-operator",
-  host_metrics: "pool-operator",
-  VM_metrics: "vm-admin",
-  VM_guest_metrics: "vm-admin",
-  task: "read-only",
-  session: "read-only",
-  message: "pool-operator",
-};
 
 /**
  * A record as it goes on the wire. A shallow copy is a consistent snapshot: the store never mutates nested
@@ -130,7 +110,7 @@ function registerClass(reg: Registry, c: ClassDef): void {
       return Object.fromEntries(
         e.db
           .all(C, ctx.pool)
-          .filter(([, rec]) => f(rec))
+          .filter(([r, rec]) => f(rec, r))
           .map(([r, rec]) => [r, { ...rec }]),
       );
     },
@@ -153,7 +133,7 @@ function registerClass(reg: Registry, c: ClassDef): void {
           .filter(([, rec]) => rec.name_label === l)
           .map(([r]) => r),
     });
-  const role = SETTER_ROLE[C] ?? "pool-admin";
+  // Roles and parameter lists are the datamodel's (the registry applies them); the handlers are ours.
   for (const f of c.fields) {
     reg.add({
       name: `${C}.get_${f.name}`,
@@ -161,15 +141,15 @@ function registerClass(reg: Registry, c: ClassDef): void {
       implicit: true,
       run: (e, ctx, [r]) => e.db.get(C, r as string, ctx.pool)[f.name],
     });
-    if (!f.rw) continue;
-    const fieldRole: Role = f.name === "tags" ? "vm-operator" : role;
+    // An RO field may still have a datamodel setter message (VM.set_actions_after_crash); explicit handlers
+    // registered later replace this generic one where the setter has rules of its own.
+    if (!f.rw && !(`${C}.set_${f.name}` in MESSAGES)) continue;
     reg.add({
       name: `${C}.set_${f.name}`,
       params: [
         { name: "self", type: `ref:${C}` },
         { name: "value", type: "any" },
       ],
-      role: fieldRole,
       implicit: true,
       run: (e, ctx, [r, v]) => {
         const val = checkFieldValue(C, f.name, f.type, v);
@@ -182,7 +162,6 @@ function registerClass(reg: Registry, c: ClassDef): void {
       reg.add({
         name: `${C}.add_to_${f.name}`,
         params: p(self, "key:string", "value:string"),
-        role: fieldRole,
         implicit: true,
         run: (e, ctx, [r, k, v]) => {
           const rec = e.db.get(C, r as string, ctx.pool);
@@ -195,7 +174,6 @@ function registerClass(reg: Registry, c: ClassDef): void {
       reg.add({
         name: `${C}.remove_from_${f.name}`,
         params: p(self, "key:string"),
-        role: fieldRole,
         implicit: true,
         run: (e, ctx, [r, k]) => {
           const m = e.db.get(C, r as string, ctx.pool)[f.name] as Record<string, string>;
@@ -216,7 +194,6 @@ function registerClass(reg: Registry, c: ClassDef): void {
           { name: "self", type: `ref:${C}` },
           { name: "value", type: elem === "string" ? "string" : "any" },
         ],
-        role: fieldRole,
         implicit: true,
         run: (e, ctx, [r, v]) => {
           const cur = e.db.get(C, r as string, ctx.pool)[f.name] as unknown[];
@@ -231,7 +208,6 @@ function registerClass(reg: Registry, c: ClassDef): void {
           { name: "self", type: `ref:${C}` },
           { name: "value", type: elem === "string" ? "string" : "any" },
         ],
-        role: fieldRole,
         implicit: true,
         run: (e, ctx, [r, v]) => {
           const cur = e.db.get(C, r as string, ctx.pool)[f.name] as unknown[];

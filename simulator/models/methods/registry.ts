@@ -1,4 +1,6 @@
+import { MESSAGES, type MessageSpec } from "../../../xenapi-model/messages";
 import { Ctx, Engine, Role } from "../engine";
+import { simType } from "../schema";
 
 /** Parameter type: string | int | float | bool | datetime | map | any | ref:<Class>[?] | set:<elem> | enum:<name> | record:<Class>. */
 export interface ParamSpec {
@@ -11,7 +13,9 @@ export interface ParamSpec {
 export interface MethodDef {
   /** wire name without the Async. prefix, e.g. "VM.start" */
   name: string;
+  /** for a datamodel message, the datamodel's list (names, count, versioned defaults) with the handler's types */
   params: ParamSpec[];
+  /** for a datamodel message, the least powerful role the datamodel allows */
   role: Role;
   /** false for session.login_with_password and system.* */
   session: boolean;
@@ -33,13 +37,54 @@ export interface MethodDef {
   note?: string;
 }
 
+/**
+ * The datamodel's parameter list with the handler's own types by position: names, count and which trailing
+ * parameters are optional (versioned, with their default) come from the datamodel, never from the handler.
+ */
+function conform(own: ParamSpec[], spec: MessageSpec): ParamSpec[] {
+  return spec.params.map(([name, type, ...dflt], i) => {
+    // A parameter the handler does not read is still type-checked; refs may be NULL (the handler decides).
+    const p: ParamSpec = { name, type: own[i]?.type ?? paramType(type) };
+    if (dflt.length) p.default = dflt[0];
+    return p;
+  });
+}
+
+function paramType(t: string): string {
+  const s = simType(t);
+  return s.startsWith("ref:") ? `${s}?` : s.startsWith("record:") || s.startsWith("enum:") ? "any" : s;
+}
+
+/**
+ * xapi's arity rule (gen_server.ml): a message without versioned parameters takes exactly its parameters; one
+ * with them takes at least the mandatory ones. Counts exclude the session. The error names the method without
+ * an `Async.` prefix, the mandatory count and the count received, as decimal strings.
+ */
+export function arityMismatch(def: MethodDef, given: number): [string, string, string] | undefined {
+  const required = def.params.filter((x) => !("default" in x)).length;
+  const versioned = required < def.params.length;
+  if (versioned ? given >= required : given === required) return undefined;
+  return [def.name, String(required), String(given)];
+}
+
 export class Registry {
   readonly methods = new Map<string, MethodDef>();
+  /** Handlers offered for messages the datamodel does not have: not served (MESSAGE_METHOD_UNKNOWN). */
+  readonly dropped: string[] = [];
 
+  /**
+   * Registers a handler for a datamodel message; its parameter list and role are the datamodel's. `system.*`
+   * is not in the datamodel and is taken as given; any other unknown name is dropped.
+   */
   add(
     def: Omit<MethodDef, "session" | "async" | "result" | "role"> &
       Partial<Pick<MethodDef, "session" | "async" | "result" | "role">>,
   ): void {
+    const spec = MESSAGES[def.name];
+    if (!spec && !def.name.startsWith("system.")) {
+      this.dropped.push(def.name);
+      return;
+    }
     this.methods.set(def.name, {
       session: true,
       async: false,
@@ -47,6 +92,7 @@ export class Registry {
       role: "read-only",
       long: def.run.constructor.name === "AsyncFunction",
       ...def,
+      ...(spec ? { params: conform(def.params, spec), role: spec.role, session: spec.session } : {}),
     });
   }
 

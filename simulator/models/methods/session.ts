@@ -82,7 +82,18 @@ export function checkSession(e: Engine, ref: unknown, pool: string): { role: Rol
   return { role: (o.hidden.role as Role) ?? "read-only", user: o.rec.auth_user_name as string };
 }
 
+/**
+ * xapi's session class has no get_all, get_all_records or get_all_records_where: a session ref is a bearer
+ * credential, so listing them would let any user act as root. Removed from the implicit set (registered first).
+ */
+export const UNEXPOSED_SESSION_METHODS = [
+  "session.get_all",
+  "session.get_all_records",
+  "session.get_all_records_where",
+] as const;
+
 export function registerSession(reg: Registry): void {
+  for (const name of UNEXPOSED_SESSION_METHODS) reg.methods.delete(name);
   reg.add({
     name: "session.login_with_password",
     params: p("uname:string", "pwd:string", 'version:string="1.1"', 'originator:string=""'),
@@ -121,10 +132,15 @@ export function registerSession(reg: Registry): void {
   reg.add({
     name: "session.get_all_subject_identifiers",
     params: [],
-    run: (e: Engine) =>
-      users(e)
-        .filter((u) => !u.superuser)
-        .map((u) => `S-1-5-21-sim-${u.name}`),
+    // xapi_session.ml: the distinct auth_user_sid of the live sessions, the local superuser's "" left out.
+    run: (e: Engine, ctx: Ctx) => [
+      ...new Set(
+        e.db
+          .all("session", ctx.pool)
+          .map(([, s]) => s.auth_user_sid as string)
+          .filter((sid) => sid !== ""),
+      ),
+    ],
   });
   reg.add({
     name: "session.change_password",

@@ -17,22 +17,28 @@ export function parseToken(token: string): number | undefined {
 }
 
 interface Sub {
-  cls: string | "*";
+  /** lower-case class name, or "*" */
+  cls: string;
   ref?: string;
 }
 
+/**
+ * xapi (xapi_event.ml parse_subscription) accepts `*`, `<class>` and `<class>/<ref>` for any class name, case
+ * insensitive: a class it does not hold simply produces no events. Only a malformed entry is refused.
+ */
 function parseSubs(classes: string[]): Sub[] {
   return classes.map((c) => {
     if (c === "*") return { cls: "*" };
-    const [name, ref] = c.split("/", 2) as [string, string | undefined];
-    const cls = CLASS_BY_LOWER.get(name.toLowerCase());
-    if (!cls || (ref !== undefined && !ref.startsWith("OpaqueRef:"))) throw fail("EVENT_SUBSCRIPTION_PARSE_FAILURE", c);
-    return ref ? { cls, ref } : { cls };
+    const parts = c.split("/");
+    if (parts.length > 2 || !parts[0] || parts[1] === "") throw fail("EVENT_SUBSCRIPTION_PARSE_FAILURE", c);
+    const cls = parts[0].toLowerCase();
+    return parts[1] !== undefined ? { cls, ref: parts[1] } : { cls };
   });
 }
 
 function matches(subs: Sub[], cls: string, ref: string): boolean {
-  return subs.some((s) => (s.cls === "*" || s.cls === cls) && (!s.ref || s.ref === ref));
+  const lc = cls.toLowerCase();
+  return subs.some((s) => (s.cls === "*" || s.cls === lc) && (!s.ref || s.ref === ref));
 }
 
 /** Collects events newer than `since` for the caller's pool (latest state only: one event per object). */
