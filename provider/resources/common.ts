@@ -1,6 +1,7 @@
 /** Helpers shared by the Pool, Host and Vm resource providers: lookups by name or UUID, ownership, errors. */
 import type { Inventory, XenApiClient, XenClass } from "../xenapi";
-import { isXenApiError } from "../xenapi";
+import { isXenApiError, xenFacade } from "../xenapi";
+import { ProviderError } from "./errors";
 
 /** other_config key that marks what a stack created, so a retried create adopts instead of duplicating. */
 export const OWNER_KEY = "pulumi-xen.owner";
@@ -39,9 +40,12 @@ export const cached =
     (inventory.get(cls, ref) as unknown as Rec | undefined) ?? record(client, cls, ref);
 
 /** Finds one object by UUID or name_label; says clearly when there is none or more than one. */
+/** The classes whose objects a program names (by name_label or UUID). */
+export type NamedClass = "VM" | "host" | "SR" | "network";
+
 export async function resolveRef(
   client: XenApiClient,
-  cls: XenClass,
+  cls: NamedClass,
   nameOrUuid: string,
   what: string,
   filter: (r: Rec) => boolean = () => true,
@@ -59,16 +63,21 @@ export async function resolveRef(
     try {
       return await client.getByUuid(cls, nameOrUuid);
     } catch (e) {
-      if (isXenApiError(e, "UUID_INVALID")) throw new Error(`${what}: no ${cls} with UUID ${nameOrUuid}`);
+      if (isXenApiError(e, "UUID_INVALID"))
+        throw new ProviderError(`no ${cls} with UUID ${nameOrUuid}`, { path: what, code: "NOT_FOUND", cause: e });
       throw e;
     }
   }
-  const refsFound = await client.call<string[]>(`${cls}.get_by_name_label`, [nameOrUuid]);
+  const refsFound: string[] = await xenFacade(client)[cls].get_by_name_label(nameOrUuid);
   const matches: string[] = [];
   for (const ref of refsFound) if (filter(await record(client, cls, ref))) matches.push(ref);
-  if (matches.length === 0) throw new Error(`${what}: no ${cls} named "${nameOrUuid}"`);
+  if (matches.length === 0)
+    throw new ProviderError(`no ${cls} named "${nameOrUuid}"`, { path: what, code: "NOT_FOUND" });
   if (matches.length > 1) {
-    throw new Error(`${what}: ${matches.length} ${cls} objects are named "${nameOrUuid}"; name it by UUID instead`);
+    throw new ProviderError(`${matches.length} ${cls} objects are named "${nameOrUuid}"; name it by UUID instead`, {
+      path: what,
+      code: "AMBIGUOUS",
+    });
   }
   return matches[0]!;
 }

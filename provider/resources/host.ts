@@ -8,7 +8,7 @@ import { HOST_INPUT_KEYS, HOST_REPLACE_KEYS, planByKeys } from "../plan/simple";
 import { checkInputs, hostInputSchema, type HostInputs } from "../schema";
 import { formatSize } from "../units";
 import type { FacadeClient } from "../xenapi";
-import { isXenApiError } from "../xenapi";
+import { isXenApiError, xenFacade } from "../xenapi";
 import { PhaseDeadline } from "./deadline";
 import { inputsOf, isGone, map, num, readResult, record, refOrGone, refs, say, str } from "./common";
 
@@ -52,13 +52,14 @@ async function join(
   deadline: PhaseDeadline,
 ): Promise<string> {
   const settings = conn.resolve(url);
-  const pools = await poolClient.call<string[]>("pool.get_all", []);
+  const pools = await xenFacade(poolClient).pool.get_all();
   const master = await record(poolClient, "host", (await record(poolClient, "pool", pools[0]!)).master as string);
   const joining = conn.clientForHost(address, url);
   try {
     say(`xen:Host ${address}: joining pool of ${str(master, "address")}`);
-    // pool.join runs on the joining host and takes the master's address and credentials. It is called
-    // synchronously: once joined, the host's own task list belongs to the pool and its task cannot be watched.
+    // pool.join runs on the joining host and takes the master's address and credentials. It is the one call made
+    // around the facade (which sends it as Async.pool.join), because it must be synchronous: once joined, the
+    // host's own task list belongs to the pool and its task cannot be watched.
     await joining.call("pool.join", [str(master, "address"), settings.username, settings.password], {
       timeoutMs: deadline.check("pool.join"),
       deadlineMs: deadline.check("pool.join"),
@@ -74,7 +75,7 @@ async function join(
 }
 
 async function enterMaintenance(client: FacadeClient, ref: string, name: string) {
-  const blockers = await client.call<Record<string, string[]>>("host.get_vms_which_prevent_evacuation", [ref]);
+  const blockers = await xenFacade(client).host.get_vms_which_prevent_evacuation(ref);
   const entries = Object.entries(blockers);
   if (entries.length > 0) {
     const lines: string[] = [];
@@ -86,9 +87,9 @@ async function enterMaintenance(client: FacadeClient, ref: string, name: string)
     throw new Error(`host ${name} cannot be evacuated for maintenance; these VMs prevent it:\n  ${lines.join("\n  ")}`);
   }
   say(`xen:Host ${name}: entering maintenance (disable, evacuate)`);
-  await client.call("host.disable", [ref]);
+  await xenFacade(client).host.disable(ref);
   try {
-    await client.callAsync("host.evacuate", [ref]);
+    await xenFacade(client).host.evacuate(ref);
   } catch (e) {
     if (isXenApiError(e)) say(`xen:Host ${name}: evacuation failed; the host stays disabled`);
     throw e;
@@ -98,10 +99,10 @@ async function enterMaintenance(client: FacadeClient, ref: string, name: string)
 async function apply(client: FacadeClient, ref: string, news: HostInputs) {
   const host = await record(client, "host", ref);
   if (news.nameLabel !== undefined && host.name_label !== news.nameLabel)
-    await client.call("host.set_name_label", [ref, news.nameLabel]);
+    await xenFacade(client).host.set_name_label(ref, news.nameLabel);
   const tags = [...refs(host, "tags")].sort();
   if (JSON.stringify(tags) !== JSON.stringify([...news.tags].sort()))
-    await client.call("host.set_tags", [ref, news.tags]);
+    await xenFacade(client).host.set_tags(ref, news.tags);
   const enabled = host.enabled === true;
   const name = news.nameLabel ?? host.name_label ?? news.address;
   if (news.maintenance) {
@@ -109,10 +110,10 @@ async function apply(client: FacadeClient, ref: string, news: HostInputs) {
     if (enabled || resident.length > 0) await enterMaintenance(client, ref, name);
   } else if (news.enabled && !enabled) {
     say(`xen:Host ${name}: enabling`);
-    await client.call("host.enable", [ref]);
+    await xenFacade(client).host.enable(ref);
   } else if (!news.enabled && enabled) {
     say(`xen:Host ${name}: disabling (running VMs keep running)`);
-    await client.call("host.disable", [ref]);
+    await xenFacade(client).host.disable(ref);
   }
 }
 
@@ -143,7 +144,7 @@ async function observe(client: FacadeClient, ref: string, desired: HostInputs): 
       hvmCapable: refs(host, "capabilities").some((c) => c.includes("hvm")),
       cpuCount: Number(map(host, "cpu_info").cpu_count ?? 0),
       memoryTotal: num(metrics, "memory_total"),
-      memoryFree: Number(await client.call("host.compute_free_memory", [ref])),
+      memoryFree: Number(await xenFacade(client).host.compute_free_memory(ref)),
       residentVmUuids,
     }),
   ) as HostState;
@@ -209,7 +210,7 @@ export function hostProvider(ctx: ProviderContext): dynamic.ResourceProvider {
       try {
         const ref = await clientFor(olds.url).getByUuid("host", id);
         say(`xen:Host ${olds.address}: ejecting from the pool (${formatSize(olds.memoryTotal)} leaves the pool)`);
-        await client.callAsync("pool.eject", [ref]);
+        await xenFacade(client).pool.eject(ref);
       } catch (e) {
         if (isGone(e)) return;
         throw e;

@@ -3,7 +3,7 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 import type { ProviderContext } from "../connection";
 import { POOL_INPUT_KEYS, POOL_REPLACE_KEYS, planByKeys } from "../plan/simple";
 import { checkInputs, poolInputSchema, type PoolInputs } from "../schema";
-import type { XenApiClient } from "../xenapi";
+import { xenFacade, type XenApiClient } from "../xenapi";
 import { PhaseDeadline } from "./deadline";
 import { inputsOf, isNullRef, map, num, readResult, record, refs, resolveRef, sameForm, say, str } from "./common";
 
@@ -11,14 +11,14 @@ export const POOL_OUTPUT_KEYS = ["uuid", "masterUuid", "hostUuids"] as const;
 export type PoolState = PoolInputs & { uuid: string; masterUuid: string; hostUuids: string[] };
 
 async function poolRef(client: XenApiClient): Promise<string> {
-  const pools = await client.call<string[]>("pool.get_all", []);
+  const pools = await xenFacade(client).pool.get_all();
   if (pools.length !== 1) throw new Error(`expected exactly one pool object at ${client.url}, found ${pools.length}`);
   return pools[0]!;
 }
 
 async function observe(client: XenApiClient, ref: string, desired: PoolInputs): Promise<PoolState> {
   const pool = await record(client, "pool", ref);
-  const hosts = await client.call<string[]>("host.get_all", []);
+  const hosts = await xenFacade(client).host.get_all();
   const hostUuids: string[] = [];
   for (const h of hosts) hostUuids.push((await record(client, "host", h)).uuid);
   const otherConfig: Record<string, string> = {};
@@ -60,22 +60,22 @@ async function apply(
   deadline: PhaseDeadline,
 ) {
   const bounded = deadline.bound(client);
+  const xen = xenFacade(bounded);
   const pool = await record(bounded, "pool", ref);
-  if (pool.name_label !== news.nameLabel) await bounded.call("pool.set_name_label", [ref, news.nameLabel]);
-  if (str(pool, "name_description") !== news.description)
-    await bounded.call("pool.set_name_description", [ref, news.description]);
+  if (pool.name_label !== news.nameLabel) await xen.pool.set_name_label(ref, news.nameLabel);
+  if (str(pool, "name_description") !== news.description) await xen.pool.set_name_description(ref, news.description);
   if (news.defaultSr !== undefined) {
     const sr = await resolveRef(client, "SR", news.defaultSr, "defaultSr");
-    if (pool.default_SR !== sr) await bounded.call("pool.set_default_SR", [ref, sr]);
+    if (pool.default_SR !== sr) await xen.pool.set_default_SR(ref, sr);
   }
-  await bounded.call("pool.set_tags", [ref, news.tags]);
+  await xen.pool.set_tags(ref, news.tags);
   const current = map(pool, "other_config");
   for (const k of Object.keys(olds?.otherConfig ?? {}))
-    if (!(k in news.otherConfig)) await bounded.call("pool.remove_from_other_config", [ref, k]);
+    if (!(k in news.otherConfig)) await xen.pool.remove_from_other_config(ref, k);
   for (const [k, v] of Object.entries(news.otherConfig)) {
     if (current[k] === v) continue;
-    if (k in current) await bounded.call("pool.remove_from_other_config", [ref, k]);
-    await bounded.call("pool.add_to_other_config", [ref, k, v]);
+    if (k in current) await xen.pool.remove_from_other_config(ref, k);
+    await xen.pool.add_to_other_config(ref, k, v);
   }
   if (news.ha) {
     const enabled = pool.ha_enabled === true;
@@ -88,15 +88,15 @@ async function apply(
         if (isNullRef(sr)) throw new Error("ha.enabled: give ha.heartbeatSr (a shared SR) or set the pool's defaultSr");
       }
       say(`xen:Pool ${news.nameLabel}: enabling HA`);
-      await bounded.callAsync("pool.enable_ha", [[sr], {}]);
+      await xen.pool.enable_ha([sr], {});
     } else if (!news.ha.enabled && enabled) {
       say(`xen:Pool ${news.nameLabel}: disabling HA`);
-      await bounded.callAsync("pool.disable_ha", []);
+      await xen.pool.disable_ha();
     }
     if (news.ha.enabled && news.ha.hostFailuresToTolerate !== undefined) {
       const now = num(await record(bounded, "pool", ref), "ha_host_failures_to_tolerate");
       if (now !== news.ha.hostFailuresToTolerate)
-        await bounded.call("pool.set_ha_host_failures_to_tolerate", [ref, news.ha.hostFailuresToTolerate]);
+        await xen.pool.set_ha_host_failures_to_tolerate(ref, news.ha.hostFailuresToTolerate);
     }
   }
 }

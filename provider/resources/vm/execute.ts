@@ -16,10 +16,21 @@ import {
   type FacadeClient,
   type Inventory,
   type XenApiClient,
-  type XenClass,
   type XenFacade,
 } from "../../xenapi";
-import { NULL_REF, OWNER_KEY, isNullRef, map, refs, resolveRef, say, str, type Reader, type Rec } from "../common";
+import {
+  NULL_REF,
+  OWNER_KEY,
+  isNullRef,
+  map,
+  refs,
+  resolveRef,
+  say,
+  str,
+  type NamedClass,
+  type Reader,
+  type Rec,
+} from "../common";
 import type { PhaseDeadline } from "../deadline";
 import { ProviderError } from "../errors";
 import { disksByKey, nicsByKey } from "./observe";
@@ -198,7 +209,7 @@ async function isHalted(r: Pick<Run, "read" | "ref">): Promise<boolean> {
 }
 
 /** An object named by the program (name_label or UUID), resolved from the inventory when it can be. */
-function resolveIn(r: Run, cls: XenClass, nameOrUuid: string, what: string): Promise<string> {
+function resolveIn(r: Run, cls: NamedClass, nameOrUuid: string, what: string): Promise<string> {
   return resolveRef(r.client, cls, nameOrUuid, what, undefined, r.inventory);
 }
 

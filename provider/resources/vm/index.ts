@@ -10,7 +10,7 @@ import { haltForDelete } from "../../plan/power";
 import { describePlan, planVm, shutdownPolicy, type VmState } from "../../plan/vm";
 import { checkInputs, vmInputSchema, type PowerState, type VmInputs } from "../../schema";
 import { formatSize } from "../../units";
-import type { XenApiClient } from "../../xenapi";
+import { xenFacade, type XenApiClient } from "../../xenapi";
 import {
   cached,
   inputsOf,
@@ -82,16 +82,18 @@ function srFeaturesOf(client: XenApiClient): SrFeatures {
   return async (srType) => {
     let all = smFeatures.get(client);
     if (!all) {
-      all = client.call<Record<string, Record<string, unknown>>>("SM.get_all_records", []).then(
-        (sms) => {
-          const out = new Map<string, Set<string>>();
-          for (const sm of Object.values(sms))
-            out.set(String(sm.type), new Set(Object.keys((sm.features as Record<string, unknown>) ?? {})));
-          return out;
-        },
-        // A pool that does not answer SM records: assume no optional capability (the safe side).
-        () => new Map<string, Set<string>>(),
-      );
+      all = xenFacade(client)
+        .SM.get_all_records()
+        .then(
+          (sms) => {
+            const out = new Map<string, Set<string>>();
+            for (const sm of Object.values(sms))
+              out.set(String(sm.type), new Set(Object.keys((sm.features as Record<string, unknown>) ?? {})));
+            return out;
+          },
+          // A pool that does not answer SM records: assume no optional capability (the safe side).
+          () => new Map<string, Set<string>>(),
+        );
       smFeatures.set(client, all);
     }
     return (await all).get(srType) ?? new Set();
@@ -177,7 +179,9 @@ async function cloneFromTemplate(client: XenApiClient, news: VmInputs, owner: st
     }
   } catch (e) {
     // Tagging failed: remove the fresh clone rather than leave it behind.
-    await client.call("VM.destroy", [ref]).catch(() => undefined);
+    await xenFacade(client)
+      .VM.destroy(ref)
+      .catch(() => undefined);
     throw e;
   }
   if (owner) await xen.VM.set_name_label(ref, news.nameLabel);
@@ -188,7 +192,7 @@ async function cloneFromTemplate(client: XenApiClient, news: VmInputs, owner: st
 async function markFinished(client: XenApiClient, ref: string, budgetMs: number): Promise<void> {
   const vm = await record(client, "VM", ref);
   if (CREATING_KEY in map(vm, "other_config"))
-    await client.call("VM.remove_from_other_config", [ref, CREATING_KEY], { deadlineMs: budgetMs });
+    await xenFacade(client, { deadlineMs: budgetMs }).VM.remove_from_other_config(ref, CREATING_KEY);
 }
 
 /** State written by a partial create or an older version may lack fields: fill them, keys included. */
@@ -250,8 +254,9 @@ export function vmProvider(ctx: ProviderContext): Provider {
         ref = await client.getByUuid("VM", news.adopt);
         say(`xen:Vm ${news.nameLabel}: adopting existing VM ${news.adopt}`);
         if (owner) {
-          await client.call("VM.remove_from_other_config", [ref, OWNER_KEY]);
-          await client.call("VM.add_to_other_config", [ref, OWNER_KEY, owner]);
+          const xen = xenFacade(client);
+          await xen.VM.remove_from_other_config(ref, OWNER_KEY);
+          await xen.VM.add_to_other_config(ref, OWNER_KEY, owner);
         }
       } else {
         ref = findUnfinishedCreate(await conn.inventoryFor(news.url), owner);
