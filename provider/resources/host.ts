@@ -10,6 +10,7 @@ import { formatSize } from "../units";
 import type { FacadeClient } from "../xenapi";
 import { isXenApiError, xenFacade } from "../xenapi";
 import { PhaseDeadline } from "./deadline";
+import { ProviderError } from "./errors";
 import { inputsOf, isGone, map, num, readResult, record, refOrGone, refs, say, str } from "./common";
 
 export const HOST_OUTPUT_KEYS = [
@@ -84,7 +85,10 @@ async function enterMaintenance(client: FacadeClient, ref: string, name: string)
       const vm = await record(client, "VM", vmRef).catch(() => ({ name_label: vmRef, uuid: "" }));
       lines.push(`${vm.name_label} (${vm.uuid}): ${code}${params.length ? ` [${params.join(", ")}]` : ""}`);
     }
-    throw new Error(`host ${name} cannot be evacuated for maintenance; these VMs prevent it:\n  ${lines.join("\n  ")}`);
+    throw new ProviderError(`host ${name} cannot be evacuated; these VMs prevent it:\n  ${lines.join("\n  ")}`, {
+      path: "maintenance",
+      code: "HOST_EVACUATION_BLOCKED",
+    });
   }
   say(`xen:Host ${name}: entering maintenance (disable, evacuate)`);
   await xenFacade(client).host.disable(ref);

@@ -5,6 +5,7 @@ import { POOL_INPUT_KEYS, POOL_REPLACE_KEYS, planByKeys } from "../plan/simple";
 import { checkInputs, poolInputSchema, type PoolInputs } from "../schema";
 import { xenFacade, type XenApiClient } from "../xenapi";
 import { PhaseDeadline } from "./deadline";
+import { ProviderError } from "./errors";
 import { inputsOf, isNullRef, map, num, readResult, record, refs, resolveRef, sameForm, say, str } from "./common";
 
 export const POOL_OUTPUT_KEYS = ["uuid", "masterUuid", "hostUuids"] as const;
@@ -12,7 +13,10 @@ export type PoolState = PoolInputs & { uuid: string; masterUuid: string; hostUui
 
 async function poolRef(client: XenApiClient): Promise<string> {
   const pools = await xenFacade(client).pool.get_all();
-  if (pools.length !== 1) throw new Error(`expected exactly one pool object at ${client.url}, found ${pools.length}`);
+  if (pools.length !== 1)
+    throw new ProviderError(`expected exactly one pool object at ${client.url}, found ${pools.length}`, {
+      path: "url",
+    });
   return pools[0]!;
 }
 
@@ -85,7 +89,10 @@ async function apply(
       if (srName !== undefined) sr = await resolveRef(client, "SR", srName, "ha.heartbeatSr");
       else {
         sr = (await record(bounded, "pool", ref)).default_SR as string;
-        if (isNullRef(sr)) throw new Error("ha.enabled: give ha.heartbeatSr (a shared SR) or set the pool's defaultSr");
+        if (isNullRef(sr))
+          throw new ProviderError("give ha.heartbeatSr (a shared SR) or set the pool's defaultSr", {
+            path: "ha.enabled",
+          });
       }
       say(`xen:Pool ${news.nameLabel}: enabling HA`);
       await xen.pool.enable_ha([sr], {});
