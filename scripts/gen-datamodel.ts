@@ -131,9 +131,23 @@ export interface TrimmedMessage {
   implicit: boolean;
   state?: string;
 }
+/** A getter of a class the project does not model: served as for a class with no objects. */
+export interface TrimmedGetter {
+  name: string;
+  params: { name: string; type: string }[];
+  result: string;
+  roles: string[];
+}
+/** A datamodel class outside CLASSES: every message name (system.listMethods) and its implicit getters. */
+export interface TrimmedOther {
+  name: string;
+  messages: string[];
+  getters: TrimmedGetter[];
+}
 export interface Trimmed {
   source: string;
   classes: { name: string; fields: TrimmedField[]; messages: TrimmedMessage[] }[];
+  others: TrimmedOther[];
   enums: Record<string, string[]>;
   errors: Record<string, [string[], string]>;
 }
@@ -159,6 +173,27 @@ function parseDefault(type: string, raw: string): unknown {
   if (type === "bool") return raw === "true";
   if (type === "int" || type === "float") return Number(raw);
   return raw;
+}
+
+/**
+ * The `*_where` getters xapi serves and lists for every class with get_all_records (datamodel_utils.ml adds them
+ * hidden from the documentation, so the published datamodel lacks them): like get_all / get_all_records, plus `expr`.
+ */
+function hiddenWhere<M extends { name: string; params: { name: string; type: string }[]; implicit?: boolean }>(
+  messages: M[],
+): M[] {
+  // An explicit get_all_records (message) is not xapi's expose_get_all_messages_for: no hidden getters there.
+  if (messages.find((x) => x.name === "get_all_records")?.implicit === false) return [];
+  const expr = [{ name: "expr", type: "string" }];
+  const out: M[] = [];
+  for (const [base, name] of [
+    ["get_all", "get_all_where"],
+    ["get_all_records", "get_all_records_where"],
+  ] as const) {
+    const m = messages.find((x) => x.name === base);
+    if (m && messages.some((x) => x.name === "get_all_records")) out.push({ ...m, name, params: expr });
+  }
+  return out;
 }
 
 function trim(src: SrcClass[], errors: Record<string, [string[], string]>): Trimmed {
@@ -205,13 +240,26 @@ function trim(src: SrcClass[], errors: Record<string, [string[], string]>): Trim
       if (st) out.state = st;
       return out;
     });
-    // xapi serves get_all_records_where for every class with get_all_records, but the published datamodel
-    // lists it only where it is explicit (message); datamodel_utils.ml adds it hidden from the documentation.
-    const all = messages.find((m) => m.name === "get_all_records");
-    if (all && !messages.some((m) => m.name === "get_all_records_where"))
-      messages.push({ ...all, name: "get_all_records_where", params: [{ name: "expr", type: "string" }] });
+    // get_all_where stays out of MESSAGES (the client's facade is generated from it); see hiddenMessages.
+    const where = hiddenWhere(messages).filter((h) => h.name === "get_all_records_where");
+    messages.push(...where.filter((h) => !messages.some((m) => m.name === h.name)));
     return { name, fields, messages };
   });
+  const others = src
+    .filter((c) => !CLASSES.includes(c.name))
+    .map((c): TrimmedOther => {
+      const getters = c.messages
+        .filter((m) => m.implicit && m.name.startsWith("get_"))
+        .map((m) => ({
+          name: m.name,
+          params: m.params.filter((x) => x.type !== "session ref").map((x) => ({ name: x.name, type: x.type })),
+          result: m.result[0] ?? "void",
+          roles: m.roles,
+        }));
+      const where = hiddenWhere(getters).filter((h) => !getters.some((g) => g.name === h.name));
+      getters.push(...where);
+      return { name: c.name, messages: [...c.messages.map((m) => m.name), ...where.map((m) => m.name)], getters };
+    });
   for (const key of Object.keys(VERSIONED_DEFAULTS)) {
     const [cls, msg] = key.split(".");
     const m = classes.find((c) => c.name === cls)?.messages.find((x) => x.name === msg);
@@ -221,6 +269,7 @@ function trim(src: SrcClass[], errors: Record<string, [string[], string]>): Trim
   return {
     source: `Trimmed from ${ORIGIN}; errors from ../shared/xenapi-errors.json (the same datamodel's error list).`,
     classes,
+    others,
     enums: Object.fromEntries([...used].sort().map((n) => [n, enums[n]!])),
     errors,
   };
@@ -245,6 +294,9 @@ function classesTs(t: Trimmed): string {
     "/** XenAPI classes this project models; `event` has messages only. */",
     'export const XENAPI_CLASSES = [...RECORD_CLASSES, "event"] as const;',
     "export type XenApiClass = (typeof XENAPI_CLASSES)[number];",
+    "",
+    "/** The datamodel's other classes: not modelled; their getters answer as for a class with no objects. */",
+    `export const OTHER_CLASSES = ${q(t.others.map((c) => c.name))} as const;`,
     "",
     "/** Every enum the fields and messages of these classes use, values in datamodel order. */",
     "export const ENUMS = {",
@@ -299,20 +351,45 @@ function messagesTs(t: Trimmed): string {
     "/** Every message of the modelled classes, by wire name (`VM.start`). */",
     "export const MESSAGES: Readonly<Record<string, MessageSpec>> = {",
   ];
+  const specOf = (m: Omit<TrimmedMessage, "session" | "errors" | "implicit"> & Partial<TrimmedMessage>) => {
+    const params = m.params.map((p) => ("default" in p ? [p.name, p.type, p.default] : [p.name, p.type]));
+    const spec: Record<string, unknown> = {
+      params,
+      session: m.session ?? true,
+      role: minRole(m.roles),
+      result: m.result,
+      implicit: m.implicit ?? true,
+    };
+    if (m.state) spec.state = m.state;
+    return q(spec);
+  };
+  for (const c of t.classes) for (const m of c.messages) lines.push(`  ${q(`${c.name}.${m.name}`)}: ${specOf(m)},`);
+  lines.push(
+    "};",
+    "",
+    "/**",
+    " * Messages of the modelled classes that xapi serves and lists but the published datamodel hides",
+    " * (datamodel_utils.ml): get_all_where. Kept out of MESSAGES, from which the client's facade is generated.",
+    " */",
+    "export const HIDDEN_MESSAGES: Readonly<Record<string, MessageSpec>> = {",
+  );
   for (const c of t.classes)
-    for (const m of c.messages) {
-      const params = m.params.map((p) => ("default" in p ? [p.name, p.type, p.default] : [p.name, p.type]));
-      const spec: Record<string, unknown> = {
-        params,
-        session: m.session,
-        role: minRole(m.roles),
-        result: m.result,
-        implicit: m.implicit,
-      };
-      if (m.state) spec.state = m.state;
-      lines.push(`  ${q(`${c.name}.${m.name}`)}: ${q(spec)},`);
-    }
-  lines.push("};", "");
+    for (const m of hiddenWhere(c.messages).filter((h) => h.name === "get_all_where"))
+      lines.push(`  ${q(`${c.name}.${m.name}`)}: ${specOf(m)},`);
+  lines.push(
+    "};",
+    "",
+    "/** The implicit getters of OTHER_CLASSES (get_all*, get_record, get_by_uuid, field getters), by wire name. */",
+    "export const OTHER_GETTERS: Readonly<Record<string, MessageSpec>> = {",
+  );
+  for (const c of t.others) for (const m of c.getters) lines.push(`  ${q(`${c.name}.${m.name}`)}: ${specOf(m)},`);
+  lines.push(
+    "};",
+    "",
+    "/** Every message of OTHER_CLASSES by wire name, getters included (system.listMethods lists them all). */",
+    `export const OTHER_MESSAGES: readonly string[] = ${q(t.others.flatMap((c) => c.messages.map((m) => `${c.name}.${m}`)))};`,
+    "",
+  );
   return lines.join("\n");
 }
 

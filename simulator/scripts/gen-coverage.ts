@@ -6,13 +6,12 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { XENAPI_CLASSES } from "../../xenapi-model/classes";
+import { OTHER_CLASSES, XENAPI_CLASSES } from "../../xenapi-model/classes";
 import { MESSAGES } from "../../xenapi-model/messages";
 import { CLASSES } from "../models/schema";
 import { buildRegistry } from "../sim";
 
 export const DIVERGENCES = [
-  "XML-RPC (`POST /`, `/RPC2`) is served with the same methods, but without a typed `<i8>`/`<dateTime>` encoding on output (ints go out untyped, as xapi does; datetimes as strings).",
   "Conflicting concurrent VM operations fail fast with `OTHER_OPERATION_IN_PROGRESS` instead of xapi's retry with backoff for up to 2 h.",
   "Placement is deterministic: within a category (affinity, definite, probable, possible) the host with the most free memory wins (ties by name); xapi picks biased-randomly. VM groups, vGPU, SR-IOV and WLB are not modelled; `coordinator_bias` is stored but ignored.",
   "Memory overhead of a VM is a fixed formula (static_max/512 + 256 KiB per vCPU + 1-2 MiB, rounded up to MiB), not xapi's shadow-memory computation. Dynamic memory control is always licensed.",
@@ -35,6 +34,16 @@ export const DIVERGENCES = [
   "Fields the datamodel marks removed (`host_metrics.memory_free`, `VM_metrics.VCPUs_utilisation`, `VIF.metrics`, ...) are kept in records, as xapi keeps their database columns.",
 ];
 
+/** How calls travel and the wire-level choices, one line each. */
+export const WIRE = [
+  "Transport: XML-RPC on every POST path except `/jsonrpc*` (longest-prefix match, like xapi's Http_svr); `GET /rrd_updates` serves rrdtool xport XML, or JSON with `json=true`, values synthetic and without history; `sr_uuid` ignored.",
+  "event.from / event.register: any class name accepted; an unknown class gives no events; only a malformed subscription gives EVENT_SUBSCRIPTION_PARSE_FAILURE.",
+  "session: no get_all, get_all_records or get_all_records_where (MESSAGE_METHOD_UNKNOWN); get_all_subject_identifiers lists live sessions' sids only.",
+  "XML-RPC: values typed by datamodel type (`<double>`, `<dateTime.iso8601>`, `<boolean>`, int untyped); map values typed by their JS value (divergence).",
+  "get_all_records_where: xapi's db_filter grammar and precedence, `__` column names and `_ref`; also accepts API names (divergence); a missing column is INTERNAL_ERROR.",
+  "system.listMethods: as xapi's (gen_server.ml), the sync wire name of every message of every datamodel class, served or not, with the hidden `get_all_where` and `get_all_records_where`; no `Async.` forms, no `system.*`. Sorted; xapi keeps datamodel order. Internal messages the published datamodel omits are not listed.",
+];
+
 /** The COVERAGE.md text: every datamodel message of the modelled classes, served by the registry or not. */
 export function renderCoverage(): string {
   const reg = buildRegistry();
@@ -48,6 +57,14 @@ export function renderCoverage(): string {
     "## Known divergences from real XenAPI",
     "",
     ...DIVERGENCES.map((d) => `- ${d}`),
+    "",
+    "## Wire and transport",
+    "",
+    ...WIRE.map((d) => `- ${d}`),
+    "",
+    "## Classes not modelled",
+    "",
+    `Their getters answer as for a class with no objects: \`get_all\`, \`get_all_where\` and \`get_by_name_label\` give \`[]\`, \`get_all_records\` and \`get_all_records_where\` give \`{}\`, \`get_record\` and the field getters \`HANDLE_INVALID\`, \`get_by_uuid\` \`UUID_INVALID\`; their other messages answer \`MESSAGE_METHOD_UNKNOWN\`. ${OTHER_CLASSES.map((c) => `\`${c}\``).join(", ")}.`,
     "",
     "## Methods",
     "",

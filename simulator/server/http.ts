@@ -280,7 +280,7 @@ async function xmlrpc(
       : await core.call(call.method, call.params, host);
   core.record({ host: address, method: call.method, params: call.params, ms: Date.now() - started, result });
   const type = resultType(call.method, core.reg.get(call.method)?.result);
-  send(res, 200, encodeMethodResponse(result, type), "text/xml");
+  send(res, 200, encodeMethodResponse(result, type, call.method), "text/xml");
 }
 
 /**

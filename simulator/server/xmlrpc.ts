@@ -188,15 +188,22 @@ export function encodeValue(v: unknown, type?: WireType): string {
   return struct(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, encodeValue(x)]));
 }
 
-export function encodeMethodResponse(result: CallResult, type?: WireType): string {
-  const body = result.ok
-    ? struct([
-        ["Status", encodeValue("Success")],
-        ["Value", encodeValue(result.value ?? "", type)],
-      ])
-    : struct([
-        ["Status", encodeValue("Failure")],
-        ["ErrorDescription", encodeValue(result.error.toArray().map(String))],
-      ]);
+/**
+ * `method` picks xapi's one exception (api_server.ml): a successful system.listMethods answers its array bare,
+ * without the `{Status, Value}` struct.
+ */
+export function encodeMethodResponse(result: CallResult, type?: WireType, method?: string): string {
+  const bare = result.ok && method === "system.listMethods";
+  const body = bare
+    ? encodeValue(result.value)
+    : result.ok
+      ? struct([
+          ["Status", encodeValue("Success")],
+          ["Value", encodeValue(result.value ?? "", type)],
+        ])
+      : struct([
+          ["Status", encodeValue("Failure")],
+          ["ErrorDescription", encodeValue(result.error.toArray().map(String))],
+        ]);
   return `<?xml version="1.0"?><methodResponse><params><param>${body}</param></params></methodResponse>`;
 }

@@ -32,12 +32,12 @@ async function control(method: string, path: string, body?: unknown): Promise<un
   return res.json();
 }
 
-/** VMs (not templates, not control domains) carrying this name. */
+/** VMs carrying this name, a clone not yet provisioned (still a template) included; no default template. */
 async function vmsNamed(name: string): Promise<VmRec[]> {
   const out: VmRec[] = [];
   for (const vm of (await xen.getAllRecords("VM")).values()) {
     const r = vm as unknown as VmRec;
-    if (r.is_a_template !== true && r.is_control_domain !== true && r.name_label === name) out.push(r);
+    if (r.is_default_template !== true && r.is_control_domain !== true && r.name_label === name) out.push(r);
   }
   return out;
 }
@@ -282,6 +282,21 @@ describe("power states", () => {
     await env.destroy(stack);
   });
 
+  test("destroy right after an update whose deadline passed during a clean shutdown", async () => {
+    const { stack, name } = await devicesStack({ allowRestart: true, timeouts: { update: "3s" } });
+    await env.up(stack);
+    await control("POST", "time-scale", { scale: 1 });
+    await control("POST", "durations", { "VM.clean_shutdown": 8_000 });
+    try {
+      await setConfig(stack, { maxMemory: "3GiB" });
+      await expect(env.up(stack)).rejects.toThrow(/timeouts\.update|gave up after/);
+      await env.destroy(stack);
+      expect(await vmsNamed(name)).toHaveLength(0);
+    } finally {
+      await control("POST", "time-scale", { scale: 0 });
+    }
+  });
+
   test("a memory change on a Suspended VM is applied and the VM is Suspended again", async () => {
     const { stack } = await devicesStack({ powerState: "Suspended" });
     const uuid = (await env.up(stack)).outputs.uuid!.value as string;
@@ -324,7 +339,8 @@ describe("storage", () => {
 describe("timeouts", () => {
   test("timeouts.create bounds the whole create: it fails within the budget, the VM recorded, nothing orphaned", async () => {
     await control("POST", "time-scale", { scale: 1 });
-    await control("POST", "durations", { "VM.start": 60_000 });
+    // Each step fits in the budget; together they do not: only a deadline for the whole phase stops the create.
+    await control("POST", "durations", { "VM.clone": 2_500, "VM.provision": 2_500, "VM.start": 2_500 });
     try {
       const { stack, name } = await devicesStack({ timeouts: { create: "4s" } });
       const t0 = Date.now();

@@ -1,8 +1,8 @@
 import { fail } from "../../errors";
-import { MESSAGES } from "../../../xenapi-model/messages";
+import { MESSAGES, OTHER_GETTERS } from "../../../xenapi-model/messages";
 import { Ctx, Engine } from "../engine";
 import { CLASSES, ClassDef, ENUMS, EnumName } from "../schema";
-import { Registry, p } from "./registry";
+import { MethodDef, Registry, p } from "./registry";
 import { parseWhere } from "./where";
 
 /**
@@ -116,6 +116,19 @@ function registerClass(reg: Registry, c: ClassDef): void {
     },
   });
   reg.add({
+    name: `${C}.get_all_where`,
+    params: p("expr:string"),
+    result: `${C} ref set`,
+    implicit: true,
+    run: (e, ctx, [expr]) => {
+      const f = parseWhere(expr as string);
+      return e.db
+        .all(C, ctx.pool)
+        .filter(([r, rec]) => f(rec, r))
+        .map(([r]) => r);
+    },
+  });
+  reg.add({
     name: `${C}.get_by_uuid`,
     params: p("uuid:string"),
     result: C,
@@ -224,6 +237,37 @@ function registerClass(reg: Registry, c: ClassDef): void {
   }
 }
 
+/**
+ * A getter of a datamodel class the simulator does not model (VGPU, PCI, ...), answered as xapi answers for a
+ * class with no objects: empty sets, and for any ref or uuid the error of an object that does not exist. An
+ * expression is still parsed first, as xapi's db_filter does.
+ */
+function otherGetter(cls: string, msg: string): MethodDef["run"] {
+  switch (msg) {
+    case "get_all":
+    case "get_by_name_label":
+      return () => [];
+    case "get_all_records":
+      return () => ({});
+    case "get_all_where":
+      return (_e, _ctx, [expr]) => (parseWhere(expr as string), []);
+    case "get_all_records_where":
+      return (_e, _ctx, [expr]) => (parseWhere(expr as string), {});
+    case "get_by_uuid":
+      return (_e, _ctx, [u]) => {
+        throw fail("UUID_INVALID", cls, u);
+      };
+    default: // get_record and the field getters: every ref is dangling
+      return (_e, _ctx, [r]) => {
+        throw fail("HANDLE_INVALID", cls, r);
+      };
+  }
+}
+
 export function registerImplicit(reg: Registry): void {
   for (const c of Object.values(CLASSES)) registerClass(reg, c);
+  for (const name of Object.keys(OTHER_GETTERS)) {
+    const [cls, msg] = name.split(".") as [string, string];
+    reg.add({ name, params: [], implicit: true, run: otherGetter(cls, msg) });
+  }
 }

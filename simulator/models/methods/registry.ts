@@ -1,4 +1,10 @@
-import { MESSAGES, type MessageSpec } from "../../../xenapi-model/messages";
+import {
+  HIDDEN_MESSAGES,
+  MESSAGES,
+  OTHER_GETTERS,
+  OTHER_MESSAGES,
+  type MessageSpec,
+} from "../../../xenapi-model/messages";
 import { Ctx, Engine, Role } from "../engine";
 import { simType } from "../schema";
 
@@ -80,7 +86,7 @@ export class Registry {
     def: Omit<MethodDef, "session" | "async" | "result" | "role"> &
       Partial<Pick<MethodDef, "session" | "async" | "result" | "role">>,
   ): void {
-    const spec = MESSAGES[def.name];
+    const spec = specOf(def.name);
     if (!spec && !def.name.startsWith("system.")) {
       this.dropped.push(def.name);
       return;
@@ -100,7 +106,7 @@ export class Registry {
     return this.methods.get(name);
   }
 
-  /** Every wire name, Async forms included (system.listMethods). */
+  /** Every wire name served, Async forms included. */
   names(): string[] {
     const out: string[] = [];
     for (const d of this.methods.values()) {
@@ -110,6 +116,19 @@ export class Registry {
     return out.sort();
   }
 }
+
+/** The datamodel's spec of a message: published, hidden (get_all_where) or a getter of an unmodelled class. */
+function specOf(name: string): MessageSpec | undefined {
+  return MESSAGES[name] ?? HIDDEN_MESSAGES[name] ?? OTHER_GETTERS[name];
+}
+
+/**
+ * What xapi's system.listMethods answers (gen_server.ml): the sync wire name of every message of every class,
+ * served here or not (those answer MESSAGE_METHOD_UNKNOWN); no `Async.` forms and no `system.*`.
+ */
+export const LISTED_METHODS: readonly string[] = [
+  ...new Set([...Object.keys(MESSAGES), ...Object.keys(HIDDEN_MESSAGES), ...OTHER_MESSAGES]),
+].sort();
 
 /** Shorthand for parameter lists: p("vm:ref:VM", "start_paused:bool=false"). */
 export function p(...specs: string[]): ParamSpec[] {

@@ -1,7 +1,7 @@
 import { fail } from "../../errors";
 import { Ctx, Engine } from "../engine";
 import { CLASSES, CLASS_BY_LOWER } from "../schema";
-import { Registry, p } from "./registry";
+import { LISTED_METHODS, Registry, p } from "./registry";
 
 export function formatToken(gen: number): string {
   const g = String(gen).padStart(20, "0");
@@ -259,6 +259,6 @@ export function registerTaskEvent(reg: Registry): void {
     name: "system.listMethods",
     params: [],
     session: false,
-    run: () => reg.names(),
+    run: () => [...LISTED_METHODS],
   });
 }
