@@ -18,6 +18,7 @@ step build npm run --silent build
 step lint npm run --silent lint
 step typecheck npm run --silent typecheck
 step datamodel node -r ts-node/register/transpile-only scripts/gen-datamodel.ts --check
+step records node -r ts-node/register/transpile-only scripts/gen-records.ts --check
 step facade node -r ts-node/register/transpile-only scripts/gen-facade.ts --check
 step change-table node -r ts-node/register/transpile-only scripts/gen-change-table.ts --check
 export PATH="$PWD/bin:$PATH"
