@@ -4,7 +4,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { Connections, settingsFrom } from "../provider/connection";
-import type { XenApiClient, XenClass } from "../provider/xenapi";
+import { xenFacade, type XenApiClient } from "../provider/xenapi";
 
 export interface LookupArgs {
   /** name_label of the object (exactly one must match), or give `uuid`. */
@@ -28,7 +28,12 @@ function client(url?: string): XenApiClient {
   return c;
 }
 
-async function lookup(cls: XenClass, what: string, args: LookupArgs, filter: (r: Record<string, unknown>) => boolean) {
+async function lookup(
+  cls: "VM" | "host" | "network" | "SR",
+  what: string,
+  args: LookupArgs,
+  filter: (r: Record<string, unknown>) => boolean,
+) {
   const c = client(args.url);
   if (args.uuid) {
     const ref = await c.getByUuid(cls, args.uuid);
@@ -36,7 +41,8 @@ async function lookup(cls: XenClass, what: string, args: LookupArgs, filter: (r:
   }
   if (!args.nameLabel) throw new Error(`${what}: give nameLabel or uuid`);
   const found: Array<{ ref: string; rec: Record<string, unknown> }> = [];
-  for (const ref of await c.call<string[]>(`${cls}.get_by_name_label`, [args.nameLabel])) {
+  const named: string[] = await xenFacade(c)[cls].get_by_name_label(args.nameLabel);
+  for (const ref of named) {
     const rec = (await c.getRecord(cls, ref)) as unknown as Record<string, unknown>;
     if (filter(rec)) found.push({ ref, rec });
   }

@@ -121,7 +121,10 @@ afterAll(async () => {
 describe("a replacement makes a new VM and leaves exactly one", () => {
   test("template change, then --replace: one VM, the new one, Running, in the state; refresh and preview clean", async () => {
     const { stack, name } = await devicesStack({});
-    const first = (await env.up(stack)).outputs.uuid!.value as string;
+    const created = await env.up(stack);
+    const first = created.outputs.uuid!.value as string;
+    const [debian] = await xen.call<string[]>("VM.get_by_name_label", ["Debian Bookworm 12"]);
+    expect(created.outputs.templateUuid!.value).toBe((await xen.getRecord("VM", debian!)).uuid);
 
     await setConfig(stack, { template: "CentOS 6 (PV)" });
     const replaced = await env.up(stack);
