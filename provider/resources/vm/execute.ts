@@ -5,7 +5,7 @@
  * destroyed only if this stack created it, a clean shutdown that did not finish in time is followed by a hard one).
  */
 import type { PowerOp } from "../../plan/power";
-import { DISK_KEY, KEEP_KEY, NIC_KEY } from "../../plan/devices";
+import { DISK_KEY, KEEP_KEY, NIC_KEY, diskKey, nicKeys } from "../../plan/devices";
 import type { VmStep } from "../../plan/vm";
 import type { PowerState, VmInputs } from "../../schema";
 import { formatSize } from "../../units";
@@ -219,19 +219,28 @@ async function diskOf(r: Run, key: string) {
   return disk;
 }
 
+/** Where the program lists the device with this key (for messages that name the input). */
 function diskIndex(r: Run, key: string): number {
-  return r.news.disks.findIndex((d, i) => (d.name ?? (i === 0 ? "boot" : `#${i}`)) === key);
+  return r.news.disks.findIndex((d, i) => diskKey(d, i) === key);
 }
 
 function nicIndex(r: Run, key: string): number {
-  return r.news.networks.findIndex((n) => n.name === key || `net:${n.network}` === key);
+  return nicKeys(r.news.networks).indexOf(key);
 }
 
-/** The lowest device number not used by the VM's VBDs (or VIFs). */
-function freeDevice(used: string[]): string {
+/** The lowest device number the VM's VBDs (userdevice) or VIFs (device) do not use yet. */
+async function freeDevice(r: Run, vm: Rec, cls: "VBD" | "VIF"): Promise<string> {
+  const used: string[] = [];
+  for (const ref of refs(vm, `${cls}s`))
+    used.push(str(await r.read(cls, ref), cls === "VBD" ? "userdevice" : "device"));
   let n = 0;
   while (used.includes(String(n))) n++;
   return String(n);
+}
+
+/** Whether this stack created the VDI: only then may it destroy it. */
+export function createdByStack(r: Pick<Run, "owner">, vdi: Rec): boolean {
+  return r.owner !== "" && map(vdi, "other_config")[OWNER_KEY] === r.owner;
 }
 
 async function defaultSr(r: Run, path: string): Promise<string> {
@@ -264,12 +273,10 @@ async function addDisk(r: Run, step: Extract<VmStep, { kind: "addDisk" }>): Prom
     sm_config: {},
     tags: [],
   });
-  const used: string[] = [];
-  for (const vbd of refs(vm, "VBDs")) used.push(str(await r.read("VBD", vbd), "userdevice"));
   const vbd = await xen.VBD.create({
     VM: ref,
     VDI: vdi,
-    userdevice: freeDevice(used),
+    userdevice: await freeDevice(r, vm, "VBD"),
     bootable: false,
     mode: "RW",
     type: "Disk",
@@ -295,9 +302,8 @@ async function removeDisk(r: Run, step: Extract<VmStep, { kind: "removeDisk" }>)
   }
   if (disk.vbd.currently_attached === true) await xen.VBD.unplug(disk.vbdRef);
   await xen.VBD.destroy(disk.vbdRef);
-  const ours = r.owner !== "" && map(disk.vdi, "other_config")[OWNER_KEY] === r.owner;
   const keep = step.keep || map(disk.vdi, "other_config")[KEEP_KEY] === "true";
-  if (ours && !keep) {
+  if (createdByStack(r, disk.vdi) && !keep) {
     await xen.VDI.destroy(disk.vdiRef);
     say(`  disk "${step.key}": VDI ${disk.vdi.uuid} (${formatSize(step.size)}) destroyed`);
   } else {
@@ -324,9 +330,6 @@ async function moveDisk(r: Run, step: Extract<VmStep, { kind: "moveDisk" }>): Pr
     await xen.VDI.remove_from_other_config(copy, k);
     await xen.VDI.add_to_other_config(copy, k, v);
   }
-  const vm = await r.read("VM", ref);
-  const used: string[] = [];
-  for (const vbd of refs(vm, "VBDs")) used.push(str(await r.read("VBD", vbd), "userdevice"));
   const fields = {
     VM: ref,
     VDI: copy,
@@ -344,11 +347,10 @@ async function moveDisk(r: Run, step: Extract<VmStep, { kind: "moveDisk" }>): Pr
     await xen.VBD.destroy(disk.vbdRef);
     await xen.VBD.create({ ...fields, userdevice: str(disk.vbd, "userdevice") || "0" });
   } else {
-    await xen.VBD.create({ ...fields, userdevice: freeDevice(used) });
+    await xen.VBD.create({ ...fields, userdevice: await freeDevice(r, await r.read("VM", ref), "VBD") });
     await xen.VBD.destroy(disk.vbdRef);
   }
-  const ours = r.owner !== "" && map(disk.vdi, "other_config")[OWNER_KEY] === r.owner;
-  if (ours) await xen.VDI.destroy(disk.vdiRef);
+  if (createdByStack(r, disk.vdi)) await xen.VDI.destroy(disk.vdiRef);
   else
     say(
       `  disk "${step.key}" copied to ${step.sr}; the original VDI ${disk.vdi.uuid} was not created by this stack and is kept`,
@@ -358,11 +360,8 @@ async function moveDisk(r: Run, step: Extract<VmStep, { kind: "moveDisk" }>): Pr
 async function addVif(r: Run, step: Extract<VmStep, { kind: "addVif" }>): Promise<void> {
   const { xen, ref } = r;
   const net = await resolveIn(r, "network", step.network.network, `networks[${nicIndex(r, step.key)}].network`);
-  const vm = await r.read("VM", ref);
-  const used: string[] = [];
-  for (const vif of refs(vm, "VIFs")) used.push(str(await r.read("VIF", vif), "device"));
   const vif = await xen.VIF.create({
-    device: freeDevice(used),
+    device: await freeDevice(r, await r.read("VM", ref), "VIF"),
     network: net,
     VM: ref,
     MAC: step.network.mac ?? "",

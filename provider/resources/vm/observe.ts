@@ -27,11 +27,13 @@ export async function diskVbds(reader: Reader, vm: Rec): Promise<Array<{ ref: st
   return disks.sort((a, b) => Number(str(a.vbd, "userdevice")) - Number(str(b.vbd, "userdevice")));
 }
 
-/** The key of each disk VBD of the VM: the VDI's tag, else boot / position. */
-export function observedDiskKey(vdi: Rec, position: number, desired: Desired): string {
-  const tagged = map(vdi, "other_config")[DISK_KEY];
-  if (tagged) return tagged;
-  return position === 0 ? diskKey(desired.disks[0] ?? {}, 0) : diskKey({}, position);
+/**
+ * The key of a disk VBD of the VM: the boot disk (position 0) is whatever `disks[0]` is called; a data disk is
+ * known by its VDI's tag, else by its position.
+ */
+function observedDiskKey(vdi: Rec, position: number, desired: Desired): string {
+  if (position === 0) return diskKey(desired.disks[0] ?? {}, 0);
+  return map(vdi, "other_config")[DISK_KEY] || diskKey({}, position);
 }
 
 function inDesiredOrder<T extends { name: string }>(items: T[], desiredKeys: string[]): T[] {
@@ -131,21 +133,18 @@ async function observeDisks(reader: Reader, vm: Rec, desired: Desired, srFeature
   const desiredKeys = desired.disks.map((d, i) => diskKey(d, i));
   const found: Array<ObservedDisk & { uuid: string }> = [];
   const onlineResizable: string[] = [];
-  const vbds = await diskVbds(reader, vm);
-  for (const [position, { vbd }] of vbds.entries()) {
-    const vdi = await reader("VDI", vbd.VDI as string);
+  for (const { key, vdi } of await keyedDisks(reader, vm, desired)) {
     const sr = await reader("SR", vdi.SR as string);
-    const key = observedDiskKey(vdi, position, desired);
-    const want = position === 0 ? desired.disks[0] : desired.disks[desiredKeys.indexOf(key)];
+    const want = desired.disks[desiredKeys.indexOf(key)];
     found.push({
-      name: position === 0 ? desiredKeys[0]! : key,
+      name: key,
       size: num(vdi, "virtual_size"),
       ...(want?.sr !== undefined ? { sr: sameForm(want.sr, sr) } : {}),
       ...(want?.nameLabel !== undefined ? { nameLabel: vdi.name_label ?? "" } : {}),
       ...keepOnRemove(vdi, want),
       uuid: vdi.uuid,
     });
-    if ((await srFeatures(str(sr, "type"))).has("VDI_RESIZE_ONLINE")) onlineResizable.push(found.at(-1)!.name);
+    if ((await srFeatures(str(sr, "type"))).has("VDI_RESIZE_ONLINE")) onlineResizable.push(key);
   }
   const [boot, ...data] = found;
   const ordered = boot ? [boot, ...inDesiredOrder(data, desiredKeys)] : [];
@@ -156,15 +155,26 @@ async function observeDisks(reader: Reader, vm: Rec, desired: Desired, srFeature
   };
 }
 
-/** The disk VBDs of the VM under their keys (what the executor acts on). */
-export async function disksByKey(reader: Reader, vm: Rec, desired: Desired) {
-  const out = new Map<string, { vbdRef: string; vbd: Rec; vdiRef: string; vdi: Rec; position: number }>();
+/** The disk VBDs of the VM with their keys, in userdevice order. */
+async function keyedDisks(reader: Reader, vm: Rec, desired: Desired) {
+  const out: Array<{ key: string; vbdRef: string; vbd: Rec; vdiRef: string; vdi: Rec; position: number }> = [];
   for (const [position, { ref, vbd }] of (await diskVbds(reader, vm)).entries()) {
     const vdi = await reader("VDI", vbd.VDI as string);
-    const key = position === 0 ? diskKey(desired.disks[0] ?? {}, 0) : observedDiskKey(vdi, position, desired);
-    out.set(key, { vbdRef: ref, vbd, vdiRef: vbd.VDI as string, vdi, position });
+    out.push({
+      key: observedDiskKey(vdi, position, desired),
+      vbdRef: ref,
+      vbd,
+      vdiRef: vbd.VDI as string,
+      vdi,
+      position,
+    });
   }
   return out;
+}
+
+/** The disk VBDs of the VM under their keys (what the executor acts on). */
+export async function disksByKey(reader: Reader, vm: Rec, desired: Desired) {
+  return new Map((await keyedDisks(reader, vm, desired)).map((d) => [d.key, d]));
 }
 
 /** The VIFs of the VM under their keys. */
