@@ -62,6 +62,17 @@ export class PhaseDeadline {
   }
 }
 
+export type Phase = "create" | "update" | "delete";
+
+/** The deadline of one phase of a resource: its `timeouts[phase]`, else the resource's default for it. */
+export function phaseDeadline(
+  resource: { timeouts?: Partial<Record<Phase, number>> | undefined },
+  phase: Phase,
+  defaults: Record<Phase, number>,
+): PhaseDeadline {
+  return new PhaseDeadline(resource.timeouts?.[phase] ?? defaults[phase], `timeouts.${phase}`);
+}
+
 function formatMs(ms: number): string {
   return ms % 60_000 === 0 && ms >= 60_000 ? `${ms / 60_000} min` : `${Math.round(ms / 100) / 10} s`;
 }

@@ -9,7 +9,7 @@ import { checkInputs, hostInputSchema, type HostInputs } from "../schema";
 import { formatSize } from "../units";
 import type { FacadeClient } from "../xenapi";
 import { isXenApiError, xenFacade } from "../xenapi";
-import { PhaseDeadline } from "./deadline";
+import { PhaseDeadline, phaseDeadline } from "./deadline";
 import { ProviderError } from "./errors";
 import { inputsOf, isGone, map, num, readResult, record, refOrGone, refs, say, str } from "./common";
 
@@ -31,11 +31,7 @@ export type HostState = HostInputs & {
 };
 
 /** Per phase unless `timeouts` says otherwise: a join, an evacuation or an eject is bounded as a whole. */
-const DEFAULT_PHASE_MS = 120_000;
-
-function phaseDeadline(host: Pick<HostInputs, "timeouts">, phase: "create" | "update" | "delete"): PhaseDeadline {
-  return new PhaseDeadline(host.timeouts?.[phase] ?? DEFAULT_PHASE_MS, `timeouts.${phase}`);
-}
+const DEFAULT_PHASE_MS = { create: 120_000, update: 120_000, delete: 120_000 };
 
 async function findByAddress(client: FacadeClient, address: string): Promise<string | undefined> {
   for (const [ref, h] of await client.getAllRecords("host")) {
@@ -181,7 +177,7 @@ export function hostProvider(ctx: ProviderContext): dynamic.ResourceProvider {
     },
     async create(inputs) {
       const news = inputsOf<HostInputs>(inputs);
-      const deadline = phaseDeadline(news, "create");
+      const deadline = phaseDeadline(news, "create", DEFAULT_PHASE_MS);
       const client = deadline.bound(clientFor(news.url));
       const ref =
         (await findByAddress(client, news.address)) ??
@@ -200,7 +196,7 @@ export function hostProvider(ctx: ProviderContext): dynamic.ResourceProvider {
     async update(id, _olds, newsRaw) {
       const news = inputsOf<HostInputs>(newsRaw);
       const ref = await clientFor(news.url).getByUuid("host", id);
-      const client = phaseDeadline(news, "update").bound(clientFor(news.url));
+      const client = phaseDeadline(news, "update", DEFAULT_PHASE_MS).bound(clientFor(news.url));
       await apply(client, ref, news);
       return { outs: await observe(client, ref, news) };
     },
@@ -210,7 +206,7 @@ export function hostProvider(ctx: ProviderContext): dynamic.ResourceProvider {
         say(`xen:Host ${olds.address}: left in the pool (set ejectOnDelete: true to eject it on delete)`);
         return;
       }
-      const client = phaseDeadline(olds, "delete").bound(clientFor(olds.url));
+      const client = phaseDeadline(olds, "delete", DEFAULT_PHASE_MS).bound(clientFor(olds.url));
       try {
         const ref = await clientFor(olds.url).getByUuid("host", id);
         say(`xen:Host ${olds.address}: ejecting from the pool (${formatSize(olds.memoryTotal)} leaves the pool)`);

@@ -4,7 +4,7 @@ import type { ProviderContext } from "../connection";
 import { POOL_INPUT_KEYS, POOL_REPLACE_KEYS, planByKeys } from "../plan/simple";
 import { checkInputs, poolInputSchema, type PoolInputs } from "../schema";
 import { xenFacade, type XenApiClient } from "../xenapi";
-import { PhaseDeadline } from "./deadline";
+import { PhaseDeadline, phaseDeadline } from "./deadline";
 import { ProviderError } from "./errors";
 import { inputsOf, isNullRef, map, num, readResult, record, refs, resolveRef, sameForm, say, str } from "./common";
 
@@ -109,11 +109,7 @@ async function apply(
 }
 
 /** Per phase unless `timeouts` says otherwise: enabling HA, for one, is bounded as a whole. */
-const DEFAULT_PHASE_MS = 120_000;
-
-function phaseDeadline(pool: Pick<PoolInputs, "timeouts">, phase: "create" | "update"): PhaseDeadline {
-  return new PhaseDeadline(pool.timeouts?.[phase] ?? DEFAULT_PHASE_MS, `timeouts.${phase}`);
-}
+const DEFAULT_PHASE_MS = { create: 120_000, update: 120_000, delete: 120_000 };
 
 /** The Pool provider over the connections of `ctx` (built by configure() from the stack config). */
 export function poolProvider(ctx: ProviderContext): dynamic.ResourceProvider {
@@ -138,7 +134,7 @@ export function poolProvider(ctx: ProviderContext): dynamic.ResourceProvider {
       const news = inputsOf<PoolInputs>(inputs);
       const client = clientFor(news.url);
       const ref = await poolRef(client);
-      await apply(client, ref, news, undefined, phaseDeadline(news, "create"));
+      await apply(client, ref, news, undefined, phaseDeadline(news, "create", DEFAULT_PHASE_MS));
       const outs = await observe(client, ref, news);
       return { id: outs.uuid, outs };
     },
@@ -154,7 +150,7 @@ export function poolProvider(ctx: ProviderContext): dynamic.ResourceProvider {
       const news = inputsOf<PoolInputs>(newsRaw);
       const client = clientFor(news.url);
       const ref = await poolRef(client);
-      await apply(client, ref, news, olds as PoolState, phaseDeadline(news, "update"));
+      await apply(client, ref, news, olds as PoolState, phaseDeadline(news, "update", DEFAULT_PHASE_MS));
       return { outs: await observe(client, ref, news) };
     },
     async delete(_id, props) {

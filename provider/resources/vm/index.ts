@@ -28,9 +28,9 @@ import {
   say,
   str,
 } from "../common";
-import { PhaseDeadline } from "../deadline";
+import { phaseDeadline, type PhaseDeadline } from "../deadline";
 import { ProviderError } from "../errors";
-import { execute, powerOp, runFor } from "./execute";
+import { createdByStack, execute, powerOp, runFor } from "./execute";
 import { CREATING_KEY, cloneName, findUnfinishedCreate } from "./identity";
 import { observe, type Desired, type SrFeatures } from "./observe";
 
@@ -60,10 +60,6 @@ const perHost = new KeyedLimiter((key) => (key === UNPLACED ? 32 : 8));
 
 type Provider = Required<Pick<dynamic.ResourceProvider, "check" | "diff" | "create" | "read" | "update" | "delete">> &
   Pick<dynamic.ResourceProvider, "configure">;
-
-function phaseDeadline(vm: Pick<VmInputs, "timeouts">, phase: keyof typeof DEFAULT_TIMEOUT_MS): PhaseDeadline {
-  return new PhaseDeadline(vm.timeouts?.[phase] ?? DEFAULT_TIMEOUT_MS[phase], `timeouts.${phase}`);
-}
 
 /** Parses `other_config.disks` of a template (`<provision><disk device="0" size="..." .../></provision>`). */
 export function templateDiskSizes(xml: string | undefined): Map<number, number> {
@@ -213,10 +209,15 @@ function asState(olds: Record<string, unknown>): VmState {
 
 /** What a failed create/update records: the VM as observed (or the inputs), under a short budget of its own. */
 async function recordedProps(conn: Connections, ref: string, news: VmInputs, uuid: string) {
+  let timer: NodeJS.Timeout | undefined;
   const observed = await Promise.race([
     outputs(conn, ref, news),
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), RECORDING_BUDGET_MS)),
-  ]).catch(() => ({ ...news, uuid }));
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("timeout")), RECORDING_BUDGET_MS);
+    }),
+  ])
+    .catch(() => ({ ...news, uuid }))
+    .finally(() => clearTimeout(timer));
   return { ...observed, ...pick(news) };
 }
 
@@ -247,7 +248,7 @@ export function vmProvider(ctx: ProviderContext): Provider {
       const news = inputsOf<VmInputs>(inputs);
       const conn = ctx.connections;
       const client = conn.clientFor(news.url);
-      const deadline = phaseDeadline(news, "create");
+      const deadline = phaseDeadline(news, "create", DEFAULT_TIMEOUT_MS);
       const owner = news.ownershipKey ?? "";
       let ref: string | undefined;
       if (news.adopt) {
@@ -293,7 +294,7 @@ export function vmProvider(ctx: ProviderContext): Provider {
       const news = inputsOf<VmInputs>(newsRaw);
       const conn = ctx.connections;
       const client = conn.clientFor(news.url);
-      const deadline = phaseDeadline(news, "update");
+      const deadline = phaseDeadline(news, "update", DEFAULT_TIMEOUT_MS);
       const ref = await client.getByUuid("VM", id);
       try {
         await reconcile(conn, ref, news, deadline, news.allowRestart);
@@ -309,14 +310,13 @@ export function vmProvider(ctx: ProviderContext): Provider {
       const client = ctx.connections.clientFor(olds.url);
       const ref = await refOrGone(client, "VM", id);
       if (!ref) return;
-      const deadline = phaseDeadline(olds, "delete");
+      const deadline = phaseDeadline(olds, "delete", DEFAULT_TIMEOUT_MS);
       const run = runFor({ client, deadline, ref, news: olds as unknown as VmInputs });
       try {
         // Read fresh, never from a cache: a failed update may have left the VM in any power state.
         const vm = await run.read("VM", ref);
         for (const op of haltForDelete(str(vm, "power_state") as PowerState, shutdownPolicy(olds, olds)))
           await powerOp(run, op);
-        const owner = olds.ownershipKey ?? "";
         const vdis: string[] = [];
         for (const vbdRef of refs(await run.read("VM", ref), "VBDs")) {
           const vbd = await run.read("VBD", vbdRef);
@@ -324,8 +324,7 @@ export function vmProvider(ctx: ProviderContext): Provider {
           const vdi = await run.read("VDI", vbd.VDI as string);
           // Only disks this stack created: never shared or template disks, nor those of an adopted VM, nor those
           // marked keepOnRemove (they outlive the VM, detached).
-          const tags = map(vdi, "other_config");
-          if (owner && tags[OWNER_KEY] === owner && tags[KEEP_KEY] !== "true" && vdi.sharable !== true)
+          if (createdByStack(run, vdi) && map(vdi, "other_config")[KEEP_KEY] !== "true" && vdi.sharable !== true)
             vdis.push(vbd.VDI as string);
         }
         await run.xen.VM.destroy(ref);
