@@ -4,7 +4,7 @@
  */
 import * as fs from "fs";
 import { parseDuration } from "./units";
-import { XenApiClient, type Inventory } from "./xenapi";
+import { XenApiClient, type Inventory, type WriteCounter } from "./xenapi";
 
 export interface ConnectionSettings {
   url: string;
@@ -90,9 +90,10 @@ export function resolveConnection(
   };
 }
 
-function newClient(c: ConnectionSettings, url = c.url): XenApiClient {
+function newClient(c: ConnectionSettings, writeCounter: WriteCounter, url = c.url): XenApiClient {
   return new XenApiClient({
     url,
+    writeCounter,
     username: c.username,
     password: c.password,
     ...(c.caCert ? { caCert: c.caCert } : {}),
@@ -104,11 +105,13 @@ function newClient(c: ConnectionSettings, url = c.url): XenApiClient {
 
 /**
  * The pools one provider process talks to, for one stack config: one client (one session) per pool URL and
- * user, and one inventory cache per client, brought up to date (an event.inject barrier) before each use, so that
- * a refresh of hundreds of VMs costs a few calls per class instead of a dozen per VM.
+ * user, and one inventory cache per client, brought up to date before each use with what this process wrote (the
+ * clients share one write counter, so a host joined through its own client shows in the pool's inventory), so
+ * that a refresh of hundreds of VMs costs a few calls per class instead of a dozen per VM.
  */
 export class Connections {
   private readonly clients = new Map<string, XenApiClient>();
+  private readonly writes: WriteCounter = { count: 0 };
   private readonly inventories = new Map<XenApiClient, Promise<Inventory>>();
 
   constructor(
@@ -125,7 +128,7 @@ export class Connections {
     const key = `${c.url}\u0000${c.username}`;
     let client = this.clients.get(key);
     if (!client) {
-      client = newClient(c);
+      client = newClient(c, this.writes);
       this.clients.set(key, client);
     }
     return client;
@@ -136,10 +139,11 @@ export class Connections {
     const c = this.resolve(poolUrl);
     const base = new URL(c.url);
     const host = address.includes(":") && !address.startsWith("[") ? `[${address}]` : address;
-    return newClient(c, `${base.protocol}//${host}${base.port ? `:${base.port}` : ""}`);
+    return newClient(c, this.writes, `${base.protocol}//${host}${base.port ? `:${base.port}` : ""}`);
   }
 
-  async inventoryFor(url?: string): Promise<Inventory> {
+  /** The pool's inventory, reflecting what this process wrote; `othersToo`: also what others did before the call. */
+  async inventoryFor(url?: string, opts: { othersToo?: boolean } = {}): Promise<Inventory> {
     const client = this.clientFor(url);
     let inventory = this.inventories.get(client);
     if (!inventory) {
@@ -149,7 +153,7 @@ export class Connections {
       return inventory;
     }
     const inv = await inventory;
-    await inv.refresh();
+    await inv.refresh(opts);
     return inv;
   }
 

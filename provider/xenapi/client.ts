@@ -3,20 +3,14 @@
  */
 import { XenApiError, XenTransportError, isTransportError, isXenApiError } from "./errors";
 import { xenFacade, type XenFacade } from "./facade";
+import { EventWatcher, type TaskNews } from "./events";
 import { Inventory, type InventoryOptions } from "./inventory";
 import { describeIssues, parseRecord, type TaskRecord, type XenClass, type XenRecord } from "./records";
 import { redact, redactParams } from "./redact";
-import { retryDecision } from "./retry";
+import { isReadOnlyMethod, retryDecision } from "./retry";
 import { decodeTaskResult } from "./task-result";
 import { createAgents, type Agents } from "./tls";
-import {
-  HttpTransport,
-  masterEndpoint,
-  normalizeEndpoint,
-  xapiFloat,
-  type Transport,
-  type TransportFactory,
-} from "./transport";
+import { HttpTransport, masterEndpoint, normalizeEndpoint, type Transport, type TransportFactory } from "./transport";
 import { checkTaskState, runWaiter, sleep } from "./waiter";
 
 export interface XenApiClientOptions {
@@ -44,6 +38,18 @@ export interface XenApiClientOptions {
   transportFactory?: TransportFactory;
   /** Jitter source for retry delays; default Math.random. */
   random?: () => number;
+  /**
+   * Counts completed synchronous writes; clients that share one see each other's writes in their inventories
+   * (read-your-writes across the clients of one program). Default: the client's own.
+   */
+  writeCounter?: WriteCounter;
+  /** Least time between two event.from calls of the client's event loop; default 25 ms. */
+  eventMinIntervalMs?: number;
+}
+
+/** A count of completed writes, shared by the clients that must read each other's writes. */
+export interface WriteCounter {
+  count: number;
 }
 
 export interface CallOptions {
@@ -63,24 +69,12 @@ const SESSIONLESS: ReadonlySet<string> = new Set([
 ]);
 
 const MAX_MASTER_REDIRECTS = 3;
-/** How long event.from may block per call while waiting for a task. */
-const TASK_EVENT_WAIT_MS = 30_000;
 /** Poll interval when event.from is not available. */
 const TASK_POLL_MS = 1_000;
 /** causeCode of the transport error raised when a task we wait for no longer exists. */
 export const TASK_VANISHED = "TASK_VANISHED";
 /** Budget for housekeeping calls (task.cancel/destroy, logout). */
 const HOUSEKEEPING_MS = 5_000;
-
-/** Codes after which waiting on event.from is pointless and polling is used instead. */
-const EVENTS_UNAVAILABLE = new Set([
-  "MESSAGE_METHOD_UNKNOWN",
-  "RBAC_PERMISSION_DENIED",
-  "EVENT_SUBSCRIPTION_PARSE_FAILURE",
-  "EVENT_FROM_TOKEN_PARSE_FAILURE",
-  "EVENTS_LOST",
-  "MESSAGE_PARAMETER_COUNT_MISMATCH",
-]);
 
 interface SessionState {
   promise: Promise<string>;
@@ -122,6 +116,9 @@ export class XenApiClient {
   /** Every session ref this client obtained: redacted from all log lines. */
   private readonly sessionRefs = new Set<string>();
   private readonly inventories = new Set<Inventory>();
+  private readonly writeCounter: WriteCounter;
+  private readonly eventMinIntervalMs: number | undefined;
+  private watcher: EventWatcher | undefined;
   private closed = false;
   private facade: XenFacade | undefined;
 
@@ -134,6 +131,8 @@ export class XenApiClient {
     this.timeoutMs = opts.timeoutMs ?? 60_000;
     this.deadlineMs = opts.deadlineMs ?? 120_000;
     this.random = opts.random ?? Math.random;
+    this.writeCounter = opts.writeCounter ?? { count: 0 };
+    this.eventMinIntervalMs = opts.eventMinIntervalMs;
     this.logger =
       opts.logger ?? (process.env.XEN_DEBUG === "1" ? (line) => process.stderr.write(`${line}\n`) : undefined);
     if (opts.transportFactory) {
@@ -156,6 +155,20 @@ export class XenApiClient {
   /** `host[:port]` of the current endpoint. */
   get host(): string {
     return this.transport.host;
+  }
+
+  /** Completed synchronous calls that may have changed the pool (this client's and those sharing its counter). */
+  get writes(): number {
+    return this.writeCounter.count;
+  }
+
+  /** The client's one event loop, made on first use. */
+  private events(): EventWatcher {
+    this.watcher ??= new EventWatcher(this, {
+      log: (l) => this.log(l),
+      ...(this.eventMinIntervalMs !== undefined ? { minIntervalMs: this.eventMinIntervalMs } : {}),
+    });
+    return this.watcher;
   }
 
   // ---- logging -----------------------------------------------------------------------------------------------
@@ -321,7 +334,13 @@ export class XenApiClient {
    * other mutations are never repeated blindly.
    */
   async call<T = unknown>(method: string, params: readonly unknown[] = [], opts?: CallOptions): Promise<T> {
-    return (await this.callWith(method, params, this.context(opts))) as T;
+    // A write's effects are visible to reads once it returns, whatever it returned: count it either way.
+    const counts = !isReadOnlyMethod(method) && !method.startsWith("Async.") && method !== "event.inject";
+    try {
+      return (await this.callWith(method, params, this.context(opts))) as T;
+    } finally {
+      if (counts) this.writeCounter.count++;
+    }
   }
 
   private async callWith(method: string, params: readonly unknown[], ctx: CallContext): Promise<unknown> {
@@ -380,6 +399,8 @@ export class XenApiClient {
   async callAsync(method: string, params: readonly unknown[] = [], opts?: CallOptions): Promise<string> {
     const ctx = this.context(opts);
     const asyncMethod = `Async.${method}`;
+    // The loop's token must predate the task, so that the task's end cannot fall before it.
+    await waitWithin(this.events().start(), ctx, "event.from", this.transport.host);
     for (let attempt = 1; ; attempt++) {
       const taskRef = await this.callWith(asyncMethod, params, ctx);
       if (typeof taskRef !== "string" || !taskRef.startsWith("OpaqueRef:")) {
@@ -427,11 +448,11 @@ export class XenApiClient {
     return parsed.data;
   }
 
-  /** Waits for a task to finish and returns its decoded result (or throws its error). */
+  /**
+   * Waits for a task to finish and returns its decoded result (or throws its error): the client's event loop
+   * reports the task's end; where events are unusable, `task.get_record` is polled.
+   */
   private async waitForTask(taskRef: string, method: string, ctx: CallContext): Promise<string> {
-    let token = "";
-    let useEvents = true;
-    let last: TaskRecord | undefined;
     const readTask = async (): Promise<TaskRecord> => {
       try {
         return this.parseTask(await this.callWith("task.get_record", [taskRef], ctx), taskRef, method);
@@ -451,68 +472,70 @@ export class XenApiClient {
         throw e;
       }
     };
-
-    const poll = async ({ remainingMs, attempt }: { remainingMs: number; attempt: number }): Promise<TaskRecord> => {
-      if (!useEvents) {
-        if (attempt > 1) await sleepOrAbort(Math.min(TASK_POLL_MS, remainingMs), ctx.signal, method, this);
-        last = await readTask();
-        return last;
-      }
-      const waitMs = Math.max(0, Math.min(TASK_EVENT_WAIT_MS, remainingMs - Math.min(5_000, remainingMs / 4)));
-      let res: unknown;
-      try {
-        res = await this.callWith("event.from", [[`task/${taskRef}`], token, xapiFloat(waitMs / 1000)], ctx);
-      } catch (e) {
-        if (isXenApiError(e) && EVENTS_UNAVAILABLE.has(e.code)) {
-          this.log(`[xenapi] event.from unusable (${e.code}); polling task ${taskRef}`);
-          useEvents = false;
-          last = await readTask();
-          return last;
-        }
-        throw e;
-      }
-      const batch = (res ?? {}) as { token?: unknown; events?: unknown };
-      if (typeof batch.token === "string") token = batch.token;
-      const events = Array.isArray(batch.events) ? (batch.events as Record<string, unknown>[]) : [];
-      const mine = events.filter((ev) => ev && ev.ref === taskRef);
-      const latest = mine[mine.length - 1];
-      if (latest && latest.operation !== "del" && latest.snapshot !== undefined) {
-        last = this.parseTask(latest.snapshot, taskRef, method);
-        return last;
-      }
-      // No snapshot (first call on a host that ignores per-object subscriptions, or a del): ask directly.
-      if (!last || latest?.operation === "del") last = await readTask();
-      return last;
-    };
-
-    let outcome;
+    const watcher = this.events();
+    let last: TaskRecord | undefined;
     try {
-      outcome = await runWaiter<TaskRecord>({
-        poll,
-        checkState: checkTaskState,
-        deadlineAt: ctx.deadlineAt,
-        ...(ctx.signal ? { signal: ctx.signal } : {}),
-      });
+      for (;;) {
+        let news: TaskNews;
+        try {
+          news = await watcher.nextTaskNews(taskRef, ctx.deadlineAt, ctx.signal);
+        } catch {
+          throw abortedError(method, this.transport.host, ctx.signal);
+        }
+        if (news.kind === "timeout") break;
+        if (news.kind === "snapshot") {
+          last = this.parseTask(news.snapshot, taskRef, method);
+          return this.finishTask(taskRef, method, last);
+        }
+        if (news.kind === "unavailable") return await this.pollTask(taskRef, method, ctx, readTask);
+        // gone or recheck: look for ourselves (a gone task raises TASK_VANISHED)
+        last = await readTask();
+        if (checkTaskState(last) !== "RETRY") return this.finishTask(taskRef, method, last);
+      }
     } catch (e) {
       if (ctx.signal?.aborted) {
         this.cancelTaskInBackground(taskRef);
         throw abortedError(method, this.transport.host, ctx.signal);
       }
-      // A poll that ran into the deadline is the task timing out, not a transport problem.
-      if (isTransportError(e, "timeout") && Date.now() >= ctx.deadlineAt - 50) {
-        return this.taskTimedOut(taskRef, method, ctx, last);
+      // The task's own outcome, or a poll that already gave up on it: nothing more to do.
+      if (e instanceof XenApiError && e.taskRef === taskRef) throw e;
+      if (isTransportError(e) && (e.taskRef === taskRef || e.causeCode === TASK_VANISHED)) throw e;
+      // A read that ran into the deadline is the task timing out, not a transport problem.
+      if (!(isTransportError(e, "timeout") && Date.now() >= ctx.deadlineAt - 50)) {
+        // We stop watching, so stop the operation too rather than let it finish unobserved.
+        this.cancelTaskInBackground(taskRef);
+        throw e;
       }
-      // We stop watching, so stop the operation too rather than let it finish unobserved.
-      if (!(isTransportError(e) && e.causeCode === TASK_VANISHED)) this.cancelTaskInBackground(taskRef);
-      throw e;
     }
+    return this.taskTimedOut(taskRef, method, ctx, last);
+  }
 
+  /** Waiting without events: `task.get_record` every second until the task ends or the deadline passes. */
+  private async pollTask(
+    taskRef: string,
+    method: string,
+    ctx: CallContext,
+    readTask: () => Promise<TaskRecord>,
+  ): Promise<string> {
+    const outcome = await runWaiter<TaskRecord>({
+      poll: async ({ remainingMs, attempt }) => {
+        if (attempt > 1) await sleepOrAbort(Math.min(TASK_POLL_MS, remainingMs), ctx.signal, method, this);
+        return readTask();
+      },
+      checkState: checkTaskState,
+      deadlineAt: ctx.deadlineAt,
+      ...(ctx.signal ? { signal: ctx.signal } : {}),
+    });
     if (outcome.state === "TIMEOUT") return this.taskTimedOut(taskRef, method, ctx, outcome.last);
     return this.finishTask(taskRef, method, outcome.result);
   }
 
-  private async finishTask(taskRef: string, method: string, task: TaskRecord, house?: CallContext): Promise<string> {
-    await this.destroyTask(taskRef, house);
+  /**
+   * The task's outcome. Ended tasks are left to xapi's own garbage collection (ended tasks go after 65 minutes, the
+   * oldest first beyond 200: db_gc.ml), as other XenAPI clients do: a `task.destroy` per operation is a round trip
+   * the user pays for nothing.
+   */
+  private finishTask(taskRef: string, method: string, task: TaskRecord): string {
     if (task.status === "success") {
       try {
         return decodeTaskResult(task.result);
@@ -560,10 +583,7 @@ export class XenApiClient {
     // task.cancel is only a request; the task may have finished meanwhile.
     try {
       const now = this.parseTask(await this.callWith("task.get_record", [taskRef], house), taskRef, method);
-      if (now.status === "success" || now.status === "failure") {
-        return await this.finishTask(taskRef, method, now, house);
-      }
-      if (now.status === "cancelled") await this.destroyTask(taskRef, house);
+      if (now.status === "success" || now.status === "failure") return this.finishTask(taskRef, method, now);
       last = now;
     } catch (e) {
       if (isXenApiError(e) && e.taskRef === taskRef) throw e;
@@ -582,15 +602,6 @@ export class XenApiClient {
   private housekeepingContext(): CallContext {
     const startedAt = Date.now();
     return { startedAt, deadlineAt: startedAt + HOUSEKEEPING_MS, timeoutMs: HOUSEKEEPING_MS };
-  }
-
-  private async destroyTask(taskRef: string, house: CallContext = this.housekeepingContext()): Promise<void> {
-    try {
-      await this.callWith("task.destroy", [taskRef], house);
-    } catch (e) {
-      // xapi garbage-collects finished tasks eventually; a failed destroy is not the caller's problem.
-      this.log(`[xenapi] task.destroy ${taskRef} failed: ${(e as Error).message}`);
-    }
   }
 
   private cancelTaskInBackground(taskRef: string): void {
@@ -671,7 +682,7 @@ export class XenApiClient {
    */
   async inventory(classes?: readonly XenClass[], opts?: InventoryOptions): Promise<Inventory> {
     this.assertOpen("inventory");
-    const inv = new Inventory(this, classes, {
+    const inv = new Inventory(this, this.events(), classes, {
       ...opts,
       log: (l) => this.log(l),
       onClose: () => this.inventories.delete(inv),
@@ -692,6 +703,7 @@ export class XenApiClient {
   async close(): Promise<void> {
     if (this.closed) return;
     for (const inv of [...this.inventories]) inv.close();
+    this.watcher?.close();
     const session = this.session;
     this.session = undefined;
     if (session) {

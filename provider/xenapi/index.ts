@@ -4,7 +4,8 @@
  *
  * Usable on its own: imports nothing from the rest of the provider.
  */
-export { XenApiClient, TASK_VANISHED, type XenApiClientOptions, type CallOptions } from "./client";
+export { XenApiClient, TASK_VANISHED, type XenApiClientOptions, type CallOptions, type WriteCounter } from "./client";
+export { EventWatcher, type EventConsumer, type TaskNews, type WatcherOptions } from "./events";
 export {
   XenApiError,
   XenTransportError,

@@ -1,14 +1,11 @@
 /**
- * Inventory cache: primed with one `get_all_records` per class, then kept fresh by a single `event.from` long-poll
- * loop (the Xen Orchestra pattern), so reading hundreds of VMs costs no per-VM calls.
+ * Inventory cache: primed with one `get_all_records` per class, then kept fresh by the client's one `event.from`
+ * loop ({@link EventWatcher}), so reading hundreds of VMs costs no per-VM calls.
  *
- * Only the loop mutates the cache (re-primes included), so an old event batch can never overwrite a newer prime.
+ * Only the watcher's loop calls prime() and apply(), so an old event batch can never overwrite a newer prime.
  */
-import { isTransportError, isXenApiError } from "./errors";
+import type { EventConsumer, EventRecord, EventWatcher } from "./events";
 import { XEN_CLASSES, parseRecord, xenClassFromWire, type XenClass, type XenRecord, describeIssues } from "./records";
-import { backoffDelay } from "./retry";
-import { xapiFloat } from "./transport";
-import { sleep } from "./waiter";
 
 /** The client surface the inventory needs (keeps this file free of a cycle on the class). */
 export interface InventoryClient {
@@ -17,12 +14,9 @@ export interface InventoryClient {
     params?: readonly unknown[],
     opts?: { signal?: AbortSignal; timeoutMs?: number; deadlineMs?: number },
   ): Promise<T>;
-  readonly endpoint: string;
 }
 
 export interface InventoryOptions {
-  /** Seconds each event.from may block; default 30 (Xen Orchestra uses 60.1). */
-  eventWaitSeconds?: number;
   /** How long refresh() waits for the watcher to catch up before re-priming; default 15 s. */
   refreshTimeoutMs?: number;
 }
@@ -37,47 +31,30 @@ export const DEFAULT_INVENTORY_CLASSES: readonly XenClass[] = XEN_CLASSES.filter
   (c) => c !== "task" && c !== "message",
 );
 
-/** Codes that mean our token is useless and the cache must be rebuilt. */
-const REPRIME_CODES = new Set(["EVENTS_LOST", "EVENT_FROM_TOKEN_PARSE_FAILURE", "SESSION_NOT_REGISTERED"]);
-
-interface EventRecord {
-  class?: unknown;
-  operation?: unknown;
-  ref?: unknown;
-  snapshot?: unknown;
-}
-
-interface Barrier {
-  target: string;
-  resolve: () => void;
-}
-
 type AnyRecord = XenRecord<XenClass>;
 
-export class Inventory {
+export class Inventory implements EventConsumer {
   readonly classes: readonly XenClass[];
   private readonly client: InventoryClient;
+  private readonly watcher: EventWatcher;
   private readonly opts: InternalOptions;
   private readonly cache = new Map<XenClass, Map<string, AnyRecord>>();
   private readonly uuids = new Map<XenClass, Map<string, string>>();
-  private token = "";
-  private primedEndpoint = "";
   private closed = false;
-  private needReprime = false;
-  private reprimeWaiters: Array<() => void> = [];
-  private barriers: Barrier[] = [];
-  private pollAbort: AbortController | undefined;
-  private loop: Promise<void> | undefined;
   /** Number of completed primes (initial one included). */
   primes = 0;
-  /** The last error of the watch loop, cleared by the next successful event batch. */
-  lastError: unknown;
 
-  constructor(client: InventoryClient, classes: readonly XenClass[] | undefined, opts: InternalOptions = {}) {
+  constructor(
+    client: InventoryClient,
+    watcher: EventWatcher,
+    classes: readonly XenClass[] | undefined,
+    opts: InternalOptions = {},
+  ) {
     const wanted = new Set<XenClass>(classes && classes.length > 0 ? classes : DEFAULT_INVENTORY_CLASSES);
     wanted.add("pool"); // refresh() barriers touch the pool object
     this.classes = [...wanted];
     this.client = client;
+    this.watcher = watcher;
     this.opts = opts;
     for (const c of this.classes) {
       this.cache.set(c, new Map());
@@ -85,10 +62,14 @@ export class Inventory {
     }
   }
 
-  /** Primes the cache and starts the watcher. */
+  /** Primes the cache through the watcher's loop and keeps it fresh from then on. */
   async start(): Promise<void> {
-    await this.prime();
-    this.loop = this.run();
+    await this.watcher.addConsumer(this);
+  }
+
+  /** The last error of the event loop, cleared by its next successful batch. */
+  get lastError(): unknown {
+    return this.watcher.lastError;
   }
 
   /** The cached record, or undefined if unknown. */
@@ -110,62 +91,38 @@ export class Inventory {
   }
 
   /**
-   * Makes the cache reflect every change made before this call: touches the pool with `event.inject` and waits for
-   * the watcher to pass the returned token; re-primes if that does not work.
+   * Makes the cache reflect every change this process made before the call (read-your-writes; see
+   * {@link EventWatcher.barrier}: free when nothing was written since the last one); re-primes if that fails.
+   * Changes made by others arrive with the next event batch; `othersToo` waits for those completed before the
+   * call as well (one event.inject, shared with concurrent barriers).
    */
-  async refresh(): Promise<void> {
+  async refresh(opts: { othersToo?: boolean } = {}): Promise<void> {
     if (this.closed) throw new Error("inventory is closed");
     const timeoutMs = this.opts.refreshTimeoutMs ?? 15_000;
+    let why = "the event loop is not healthy";
     try {
       const poolRef = [...(this.cache.get("pool")?.keys() ?? [])][0];
-      if (poolRef === undefined || this.needReprime || this.lastError !== undefined) throw new Error("not healthy");
-      const target = await this.client.call<string>("event.inject", ["pool", poolRef], { deadlineMs: timeoutMs });
-      if (typeof target !== "string") throw new Error("event.inject returned no token");
-      if (this.token >= target) return;
-      let timer: NodeJS.Timeout | undefined;
-      const reached = await Promise.race([
-        new Promise<boolean>((resolve) => this.barriers.push({ target, resolve: () => resolve(true) })),
-        new Promise<boolean>((resolve) => {
-          timer = setTimeout(() => resolve(false), timeoutMs);
-        }),
-      ]);
-      clearTimeout(timer);
-      if (reached) return;
-      throw new Error("watcher did not catch up");
+      if (poolRef !== undefined && (await this.watcher.barrier(poolRef, timeoutMs, opts))) return;
+      if (poolRef === undefined) why = "no pool object cached";
     } catch (e) {
-      this.opts.log?.(`[xenapi] inventory refresh by re-priming (${(e as Error).message})`);
-      await this.requestReprime();
+      why = (e as Error).message;
     }
+    if (this.closed) throw new Error("inventory is closed");
+    this.opts.log?.(`[xenapi] inventory refresh by re-priming (${why})`);
+    await this.watcher.reset();
   }
 
-  /** Stops the watcher. The cache stays readable. */
+  /** Stops following events. The cache stays readable. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.pollAbort?.abort();
-    for (const b of this.barriers) b.resolve();
-    this.barriers = [];
-    for (const w of this.reprimeWaiters) w();
-    this.reprimeWaiters = [];
+    this.watcher.removeConsumer(this);
     this.opts.onClose?.();
   }
 
-  /** Resolves when the watcher loop stopped (after close()). */
+  /** Resolves when the event loop no longer polls for this inventory. */
   async stopped(): Promise<void> {
-    await this.loop;
-  }
-
-  private requestReprime(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    this.needReprime = true;
-    const done = new Promise<void>((resolve) => this.reprimeWaiters.push(resolve));
-    this.pollAbort?.abort();
-    if (!this.loop) this.loop = this.run();
-    return done;
-  }
-
-  private subscriptions(): string[] {
-    return this.classes.map((c) => c.toLowerCase());
+    await this.watcher.quiet();
   }
 
   private store(cls: XenClass, ref: string, raw: unknown): boolean {
@@ -195,29 +152,13 @@ export class Inventory {
     for (const [ref, rec] of Object.entries(raw ?? {})) this.store(cls, ref, rec);
   }
 
-  /** Token first, then the records: events after the token replay anything the reads raced with. */
-  private async prime(signal?: AbortSignal): Promise<void> {
-    const res = await this.client.call<{ token?: unknown }>(
-      "event.from",
-      [["pool"], "", xapiFloat(0)],
-      signal ? { signal } : {},
-    );
-    if (typeof res?.token !== "string") throw new Error("event.from returned no token");
+  /** Called by the watcher's loop after it has a token: events after the token replay anything the reads raced. */
+  async prime(signal: AbortSignal): Promise<void> {
     for (const cls of this.classes) await this.primeClass(cls, signal);
-    this.token = res.token;
-    this.primedEndpoint = this.client.endpoint;
     this.primes++;
-    this.resolveBarriers();
   }
 
-  private resolveBarriers(): void {
-    const ready = this.barriers.filter((b) => this.token >= b.target);
-    this.barriers = this.barriers.filter((b) => this.token < b.target);
-    for (const b of ready) b.resolve();
-  }
-
-  private async apply(batch: { events?: unknown; token?: unknown; valid_ref_counts?: unknown }): Promise<void> {
-    const events = Array.isArray(batch.events) ? (batch.events as EventRecord[]) : [];
+  async apply(events: readonly EventRecord[], validRefCounts: unknown, signal: AbortSignal): Promise<void> {
     const subscribed = new Set(this.classes);
     for (const ev of events) {
       const cls = typeof ev.class === "string" ? xenClassFromWire(ev.class) : undefined;
@@ -228,62 +169,15 @@ export class Inventory {
         this.store(cls, ev.ref, ev.snapshot);
       }
     }
-    if (typeof batch.token === "string") this.token = batch.token;
     // valid_ref_counts reveals deletions we missed; re-read just those classes (Xen Orchestra does this for tasks).
-    const counts = batch.valid_ref_counts;
-    if (counts && typeof counts === "object") {
+    if (validRefCounts && typeof validRefCounts === "object") {
       for (const cls of this.classes) {
-        const n = (counts as Record<string, unknown>)[cls.toLowerCase()];
+        const n = (validRefCounts as Record<string, unknown>)[cls.toLowerCase()];
         if (typeof n === "number" && n !== this.cache.get(cls)!.size) {
           this.opts.log?.(`[xenapi] inventory: ${cls} count ${this.cache.get(cls)!.size} != host's ${n}; re-reading`);
-          await this.primeClass(cls, this.pollAbort?.signal);
+          await this.primeClass(cls, signal);
         }
       }
     }
-  }
-
-  private async run(): Promise<void> {
-    const waitSeconds = this.opts.eventWaitSeconds ?? 30;
-    let failures = 0;
-    while (!this.closed) {
-      this.pollAbort = new AbortController();
-      const signal = this.pollAbort.signal;
-      try {
-        if (this.needReprime || this.client.endpoint !== this.primedEndpoint) {
-          await this.prime(signal);
-          this.needReprime = false;
-          const waiters = this.reprimeWaiters;
-          this.reprimeWaiters = [];
-          for (const w of waiters) w();
-        }
-        const batch = await this.client.call<Record<string, unknown>>(
-          "event.from",
-          [this.subscriptions(), this.token, xapiFloat(waitSeconds)],
-          { signal },
-        );
-        await this.apply(batch ?? {});
-        this.lastError = undefined;
-        failures = 0;
-        this.resolveBarriers();
-      } catch (e) {
-        if (this.closed) break;
-        if (isTransportError(e, "aborted") && signal.aborted) continue; // reprime requested
-        if (isXenApiError(e) && REPRIME_CODES.has(e.code)) {
-          this.opts.log?.(`[xenapi] inventory: ${e.code}; re-priming`);
-          this.needReprime = true;
-          continue;
-        }
-        this.lastError = e;
-        failures++;
-        const delay = backoffDelay(failures, { baseMs: 500, capMs: 30_000 });
-        this.opts.log?.(`[xenapi] inventory watcher error (${(e as Error).message}); retrying in ${delay} ms`);
-        try {
-          await sleep(delay, signal);
-        } catch {
-          // woken for a reprime or close
-        }
-      }
-    }
-    this.pollAbort = undefined;
   }
 }

@@ -587,17 +587,29 @@ export class Engine {
     }
   }
 
+  /**
+   * xapi's task garbage collection (db_gc.ml timeout_tasks): ended tasks go 65 minutes after they ended, and
+   * beyond 200 tasks the oldest ended ones go first (pending ones never). Clients may leave ended tasks to it.
+   */
   private gcTasks(pool: string): void {
-    const done = this.db.all("task", pool).filter(([, t]) => t.status !== "pending" && t.status !== "cancelling");
-    if (done.length <= 2000) return;
-    done.sort((a, b) => String(a[1].finished).localeCompare(String(b[1].finished)));
-    for (const [ref] of done.slice(0, done.length - 1000)) this.db.destroy(ref);
+    const tasks = this.db.all("task", pool);
+    const ended = tasks.filter(([, t]) => t.status !== "pending" && t.status !== "cancelling");
+    const cutoff = xenDate(this.clock.now() - COMPLETED_TASK_TIMEOUT_MS);
+    const old = ended.filter(([, t]) => String(t.finished) < cutoff);
+    const young = ended.filter(([, t]) => String(t.finished) >= cutoff);
+    const overflow = tasks.length - old.length - MAX_TASKS;
+    young.sort((a, b) => String(a[1].finished).localeCompare(String(b[1].finished)));
+    for (const [ref] of [...old, ...young.slice(0, Math.max(0, overflow))]) this.db.destroy(ref);
   }
 
   classes(): string[] {
     return Object.keys(CLASSES);
   }
 }
+
+/** xapi_globs.ml: completed_task_timeout (65 minutes) and max_tasks. */
+const COMPLETED_TASK_TIMEOUT_MS = 65 * 60_000;
+const MAX_TASKS = 200;
 
 /** task.result: an XML-RPC value fragment even over JSON-RPC (xapi taskHelper). */
 export function xmlValue(v: unknown): string {

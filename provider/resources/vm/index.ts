@@ -260,7 +260,8 @@ export function vmProvider(ctx: ProviderContext): Provider {
           await xen.VM.add_to_other_config(ref, OWNER_KEY, owner);
         }
       } else {
-        ref = findUnfinishedCreate(await conn.inventoryFor(news.url), owner);
+        // An unfinished create may have been left by another process: look with every change made so far.
+        ref = findUnfinishedCreate(await conn.inventoryFor(news.url, { othersToo: true }), owner);
         if (ref)
           say(`xen:Vm ${news.nameLabel}: resuming an unfinished create of this resource (VM tagged ${CREATING_KEY})`);
       }

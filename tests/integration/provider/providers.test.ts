@@ -147,7 +147,7 @@ describe("Vm refresh economy", () => {
     const calls = (await metrics()) - before;
     expect(reads.every((r, i) => r.id === created[i]!.id)).toBe(true);
     expect(calls).toBeLessThanOrEqual(2 * N);
-  });
+  }, 30_000);
 });
 
 describe("Vm update against the simulator", () => {

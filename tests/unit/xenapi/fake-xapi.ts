@@ -61,6 +61,49 @@ export class FakeXapi {
     this.wake();
   }
 
+  private tasks = 0;
+
+  /** Async.* calls create a pending task; {@link endTask} ends it. */
+  private newTask(method: string): string {
+    const ref = `OpaqueRef:task-${++this.tasks}`;
+    this.add("task", ref, {
+      uuid: `00000000-0000-0000-0000-${String(this.tasks).padStart(12, "0")}`,
+      name_label: method,
+      name_description: "",
+      status: "pending",
+      progress: 0,
+      result: "",
+      type: "",
+      error_info: [],
+      created: "20261201T00:00:00Z",
+      finished: "19700101T00:00:00Z",
+      resident_on: "OpaqueRef:h1",
+      subtask_of: "OpaqueRef:NULL",
+      other_config: {},
+      allowed_operations: ["cancel"],
+      current_operations: {},
+      subtasks: [],
+      backtrace: "()",
+    });
+    return ref;
+  }
+
+  endTask(ref: string, result = "<value></value>"): void {
+    this.mod(ref, { status: "success", progress: 1, result, finished: "20261201T00:00:01Z" });
+  }
+
+  /** Refs of the tasks still pending. */
+  pendingTasks(): string[] {
+    return [...this.objects].filter(([, o]) => o.cls === "task" && o.record.status === "pending").map(([r]) => r);
+  }
+
+  /** What a (write) method does to the objects; it answers "". */
+  readonly handlers = new Map<string, () => void>();
+
+  onCall(method: string, effect: () => void): void {
+    this.handlers.set(method, effect);
+  }
+
   fail(method: string, ...errors: Error[]): void {
     this.faults.set(method, [...(this.faults.get(method) ?? []), ...errors]);
   }
@@ -88,7 +131,26 @@ export class FakeXapi {
     return new XenApiError({ code, params, method, host: "fake.xapi" });
   }
 
+  private readonly inFlight = new Map<string, number>();
+  private readonly peaks = new Map<string, number>();
+
+  /** The most calls of `method` that were in flight at once. */
+  maxConcurrent(method: string): number {
+    return this.peaks.get(method) ?? 0;
+  }
+
   private async handle(req: RpcRequest, opts: SendOptions): Promise<unknown> {
+    const n = (this.inFlight.get(req.method) ?? 0) + 1;
+    this.inFlight.set(req.method, n);
+    this.peaks.set(req.method, Math.max(n, this.peaks.get(req.method) ?? 0));
+    try {
+      return await this.answer(req, opts);
+    } finally {
+      this.inFlight.set(req.method, (this.inFlight.get(req.method) ?? 1) - 1);
+    }
+  }
+
+  private async answer(req: RpcRequest, opts: SendOptions): Promise<unknown> {
     const { method } = req;
     this.calls.push(method);
     const queued = this.faults.get(method);
@@ -96,6 +158,12 @@ export class FakeXapi {
     const p = req.params;
     if (method === "session.login_with_password") return "OpaqueRef:session";
     if (method === "session.logout") return "";
+    if (method.startsWith("Async.")) return this.newTask(method);
+    const effect = this.handlers.get(method);
+    if (effect) {
+      effect();
+      return "";
+    }
     const [cls, msg] = method.split(".");
     if (msg === "get_all_records") {
       const out: Record<string, unknown> = {};

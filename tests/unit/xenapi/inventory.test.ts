@@ -73,15 +73,32 @@ test("changes, additions and deletions arrive through event.from, without per-ob
   expect(s.fake.count("VM.get_record")).toBe(0);
 });
 
-test("refresh() is a barrier: changes made before it are visible when it resolves", async () => {
+test("refresh() after a write of this client is a barrier: the write is visible when it resolves", async () => {
   const s = setup();
   client = s.client;
   inv = await s.client.inventory(["VM"]);
-  s.fake.mod("OpaqueRef:vm0", { name_label: "before-refresh" });
+  s.fake.onCall("VM.set_name_label", () => s.fake.mod("OpaqueRef:vm0", { name_label: "written" }));
+  await s.client.call("VM.set_name_label", ["OpaqueRef:vm0", "written"]);
   await inv.refresh();
-  expect(inv.get("VM", "OpaqueRef:vm0")?.name_label).toBe("before-refresh");
+  expect(inv.get("VM", "OpaqueRef:vm0")?.name_label).toBe("written");
   expect(s.fake.count("event.inject")).toBe(1);
   expect(s.fake.count("VM.get_all_records")).toBe(1);
+});
+
+test("refresh() without a write since the last barrier costs no call; concurrent barriers share one inject", async () => {
+  const s = setup();
+  client = s.client;
+  inv = await s.client.inventory(["VM"]);
+  await inv.refresh();
+  await inv.refresh();
+  expect(s.fake.count("event.inject")).toBe(0);
+  s.fake.onCall("VM.set_name_label", () => s.fake.mod("OpaqueRef:vm1", { name_label: "x" }));
+  await s.client.call("VM.set_name_label", ["OpaqueRef:vm1", "x"]);
+  await Promise.all([inv.refresh(), inv.refresh(), inv.refresh(), inv.refresh()]);
+  expect(s.fake.count("event.inject")).toBeLessThanOrEqual(2);
+  expect(inv.get("VM", "OpaqueRef:vm1")?.name_label).toBe("x");
+  await inv.refresh();
+  expect(s.fake.count("event.inject")).toBeLessThanOrEqual(2);
 });
 
 test("EVENTS_LOST: the cache is rebuilt from get_all_records", async () => {
