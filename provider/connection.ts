@@ -142,8 +142,11 @@ export class Connections {
     return newClient(c, this.writes, `${base.protocol}//${host}${base.port ? `:${base.port}` : ""}`);
   }
 
-  /** The pool's inventory, reflecting what this process wrote; `othersToo`: also what others did before the call. */
-  async inventoryFor(url?: string, opts: { othersToo?: boolean } = {}): Promise<Inventory> {
+  /**
+   * The pool's inventory, reflecting what this process wrote; `othersToo`: also what others did before the call;
+   * `refresh: false`: as it stands (for facts a previous look already covered).
+   */
+  async inventoryFor(url?: string, opts: { othersToo?: boolean; refresh?: boolean } = {}): Promise<Inventory> {
     const client = this.clientFor(url);
     let inventory = this.inventories.get(client);
     if (!inventory) {
@@ -153,7 +156,7 @@ export class Connections {
       return inventory;
     }
     const inv = await inventory;
-    await inv.refresh(opts);
+    if (opts.refresh !== false) await inv.refresh(opts);
     return inv;
   }
 

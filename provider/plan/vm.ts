@@ -49,8 +49,13 @@ export type LimitsStep = {
   memory: number;
   maxMemory: number;
   staticMin: number;
-  /** VCPUs_at_startup <= VCPUs_max must hold after each call: raise the max first, or lower the start-up count. */
-  vcpuOrder: "maxFirst" | "startupFirst";
+  /** Whether the memory limits differ from what the VM has (no setter for values that already hold). */
+  setMemory: boolean;
+  /**
+   * The vCPU setters to call, in order: only those whose value differs; VCPUs_at_startup <= VCPUs_max must hold
+   * after each call, so the max is raised first, or the start-up count lowered first.
+   */
+  vcpuCalls: Array<"max" | "startup">;
 };
 
 export type VmStep =
@@ -202,15 +207,20 @@ function planKnown(old: VmState, news: VmInputs): VmPlan {
   const during: "Halted" | "Running" = old.powerState === "Halted" || halting ? "Halted" : "Running";
   const live = during === "Running";
   const pvDrivers = old.pvDrivers !== false;
-  const limitsFor = (): LimitsStep => ({
-    kind: "setLimits",
-    vcpus: news.vcpus,
-    maxVcpus: news.maxVcpus,
-    memory: news.memory,
-    maxMemory: news.maxMemory,
-    staticMin: Math.min(old.memoryStaticMin ?? news.memory, news.memory),
-    vcpuOrder: news.maxVcpus >= old.vcpus ? "maxFirst" : "startupFirst",
-  });
+  const limitsFor = (): LimitsStep => {
+    const staticMin = Math.min(old.memoryStaticMin ?? news.memory, news.memory);
+    const order: Array<"max" | "startup"> = news.maxVcpus >= old.vcpus ? ["max", "startup"] : ["startup", "max"];
+    return {
+      kind: "setLimits",
+      vcpus: news.vcpus,
+      maxVcpus: news.maxVcpus,
+      memory: news.memory,
+      maxMemory: news.maxMemory,
+      staticMin,
+      setMemory: news.memory !== old.memory || news.maxMemory !== old.maxMemory || staticMin !== old.memoryStaticMin,
+      vcpuCalls: order.filter((c) => (c === "max" ? news.maxVcpus !== old.maxVcpus : news.vcpus !== old.vcpus)),
+    };
+  };
 
   const cpuOrMem = [differs("vcpus"), differs("maxVcpus"), differs("memory"), differs("maxMemory")].some(Boolean);
   if (cpuOrMem) {

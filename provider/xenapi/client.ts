@@ -402,6 +402,7 @@ export class XenApiClient {
     // The loop's token must predate the task, so that the task's end cannot fall before it.
     await waitWithin(this.events().start(), ctx, "event.from", this.transport.host);
     for (let attempt = 1; ; attempt++) {
+      const writesBefore = this.writes;
       const taskRef = await this.callWith(asyncMethod, params, ctx);
       if (typeof taskRef !== "string" || !taskRef.startsWith("OpaqueRef:")) {
         throw new XenTransportError({
@@ -412,7 +413,7 @@ export class XenApiClient {
         });
       }
       try {
-        return await this.waitForTask(taskRef, asyncMethod, ctx);
+        return await this.waitForTask(taskRef, asyncMethod, ctx, writesBefore);
       } catch (e) {
         if (!isXenApiError(e)) throw e;
         const decision = retryDecision({
@@ -452,7 +453,7 @@ export class XenApiClient {
    * Waits for a task to finish and returns its decoded result (or throws its error): the client's event loop
    * reports the task's end; where events are unusable, `task.get_record` is polled.
    */
-  private async waitForTask(taskRef: string, method: string, ctx: CallContext): Promise<string> {
+  private async waitForTask(taskRef: string, method: string, ctx: CallContext, writesBefore: number): Promise<string> {
     const readTask = async (): Promise<TaskRecord> => {
       try {
         return this.parseTask(await this.callWith("task.get_record", [taskRef], ctx), taskRef, method);
@@ -478,7 +479,7 @@ export class XenApiClient {
       for (;;) {
         let news: TaskNews;
         try {
-          news = await watcher.nextTaskNews(taskRef, ctx.deadlineAt, ctx.signal);
+          news = await watcher.nextTaskNews(taskRef, ctx.deadlineAt, ctx.signal, writesBefore);
         } catch {
           throw abortedError(method, this.transport.host, ctx.signal);
         }

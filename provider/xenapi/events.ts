@@ -8,7 +8,8 @@
  * Read-your-writes: {@link EventWatcher.barrier} makes the consumers reflect every synchronous write this client
  * (or the clients sharing its write counter) completed before the call. It costs nothing when there was no such
  * write since the last barrier or prime; otherwise one `event.inject`, shared by every barrier asked for before it
- * is sent. Async operations need no barrier: the batch that reports a task's end holds the changes it made.
+ * is sent. Async operations need no barrier: the batch that reports a task's end holds the changes it made, and
+ * every write completed before it was submitted.
  */
 import { isTransportError, isXenApiError } from "./errors";
 import { backoffDelay } from "./retry";
@@ -57,6 +58,8 @@ export interface WatcherOptions {
   eventWaitSeconds?: number;
   /** Least time between two event.from calls, so a burst of changes comes back as one batch; default 25 ms. */
   minIntervalMs?: number;
+  /** How long an event.inject waits for other barriers to share it; default 5 ms. */
+  injectGatherMs?: number;
   log?: (line: string) => void;
 }
 
@@ -180,14 +183,22 @@ export class EventWatcher {
 
   /**
    * The next news of a task: its snapshot once it has ended (or now, if it already has), that it is gone, that the
-   * caller must read it itself, or a timeout at `deadlineAt`.
+   * caller must read it itself, or a timeout at `deadlineAt`. `writesBefore`: the client's write count when the
+   * task was submitted, which its end then covers for barriers.
    */
-  nextTaskNews(ref: string, deadlineAt: number, signal?: AbortSignal): Promise<TaskNews> {
+  nextTaskNews(ref: string, deadlineAt: number, signal?: AbortSignal, writesBefore?: number): Promise<TaskNews> {
     if (this.unavailable) return Promise.resolve({ kind: "unavailable", code: this.unavailable });
+    // The batch that reports the task's end was applied to every consumer, and holds every change made before
+    // the task ended: so also the writes completed before it was submitted.
+    const covers = (news: TaskNews) => {
+      if (news.kind === "snapshot" && writesBefore !== undefined)
+        this.coveredWrites = Math.max(this.coveredWrites, writesBefore);
+      return news;
+    };
     const seen = this.unclaimed.get(ref);
     if (seen) {
       this.unclaimed.delete(ref);
-      return Promise.resolve({ kind: "snapshot", snapshot: seen.snapshot });
+      return Promise.resolve(covers({ kind: "snapshot", snapshot: seen.snapshot }));
     }
     return new Promise<TaskNews>((resolve, reject) => {
       const listeners = this.taskListeners.get(ref) ?? new Set<TaskListener>();
@@ -200,7 +211,7 @@ export class EventWatcher {
       };
       const listener: TaskListener = (news) => {
         done();
-        resolve(news);
+        resolve(covers(news));
       };
       const onAbort = () => {
         done();
@@ -433,7 +444,9 @@ export class EventWatcher {
   /** One event.inject for every barrier asked for before it is sent; the next one waits for it to answer. */
   private sharedInject(poolRef: string, timeoutMs: number): Promise<{ target: string; writes: number }> {
     if (!this.nextInject) {
+      const gatherMs = this.opts.injectGatherMs ?? 5;
       const next = this.injectInFlight.then(async () => {
+        if (gatherMs > 0) await sleep(gatherMs);
         this.nextInject = undefined;
         const writes = this.client.writes;
         const target = await this.client.call<unknown>("event.inject", ["pool", poolRef], { deadlineMs: timeoutMs });

@@ -87,17 +87,15 @@ async function executeStep(r: Run, step: VmStep): Promise<void> {
     case "setMemoryLive":
       return xen.VM.set_memory_dynamic_range(ref, step.memory, step.memory);
     case "setLimits":
-      await xen.VM.set_memory_limits(ref, step.staticMin, step.maxMemory, step.memory, step.memory);
-      if (step.vcpuOrder === "maxFirst") {
-        await xen.VM.set_VCPUs_max(ref, step.maxVcpus);
-        await xen.VM.set_VCPUs_at_startup(ref, step.vcpus);
-      } else {
-        await xen.VM.set_VCPUs_at_startup(ref, step.vcpus);
-        await xen.VM.set_VCPUs_max(ref, step.maxVcpus);
+      if (step.setMemory) await xen.VM.set_memory_limits(ref, step.staticMin, step.maxMemory, step.memory, step.memory);
+      for (const call of step.vcpuCalls) {
+        if (call === "max") await xen.VM.set_VCPUs_max(ref, step.maxVcpus);
+        else await xen.VM.set_VCPUs_at_startup(ref, step.vcpus);
       }
       return;
     case "restart": {
-      const vm = await r.read("VM", ref);
+      // The observation that planned this restart is current: the VM's name and host come from it.
+      const vm = (r.inventory?.get("VM", ref) as unknown as Rec | undefined) ?? (await r.read("VM", ref));
       say(`  restarting ${vm.name_label}: ${step.reason}`);
       for (const op of step.shutdown) await powerOp(r, op);
       for (const inner of step.whileHalted) await executeStep(r, inner);

@@ -10,7 +10,7 @@ import { haltForDelete } from "../../plan/power";
 import { describePlan, planVm, shutdownPolicy, type VmState } from "../../plan/vm";
 import { checkInputs, vmInputSchema, type PowerState, type VmInputs } from "../../schema";
 import { formatSize } from "../../units";
-import { xenFacade, type XenApiClient } from "../../xenapi";
+import { xenFacade, type Inventory, type XenApiClient } from "../../xenapi";
 import {
   cached,
   inputsOf,
@@ -22,7 +22,7 @@ import {
   partialFailure,
   readResult,
   record,
-  refOrGone,
+  type Rec,
   refs,
   resolveRef,
   say,
@@ -96,7 +96,10 @@ function srFeaturesOf(client: XenApiClient): SrFeatures {
   };
 }
 
-/** The VM as it is now, read through the inventory cache brought up to date first (a few calls, not a dozen). */
+/**
+ * The VM as it is now, read through the inventory cache brought up to date first: free when this process wrote
+ * nothing since the last look, else one event.inject shared with every concurrent look.
+ */
 async function outputs(conn: Connections, ref: string, desired: Desired): Promise<VmState> {
   const client = conn.clientFor(desired.url);
   const inventory = await conn.inventoryFor(desired.url);
@@ -131,18 +134,23 @@ async function reconcile(
   const client = conn.clientFor(news.url);
   const inventory = await conn.inventoryFor(news.url);
   const run = runFor({ client, inventory, deadline, ref, news });
-  const vm = await run.read("VM", ref);
+  // Async steps need no re-read: the event batch that reports a task's end holds what it changed.
+  const read = cached(inventory, client);
+  const vm = await read("VM", ref);
+  const untaggedDisks: string[] = [];
   if (vm.is_a_template === true) {
     // A clone of a template is a template until provisioned (VM.provision creates its disks).
     await run.xen.VM.provision(ref);
-    const provisioned = await run.read("VM", ref);
+    const provisioned = await read("VM", ref);
     for (const vbdRef of refs(provisioned, "VBDs")) {
-      const vbd = await run.read("VBD", vbdRef);
-      if (!isNullRef(vbd.VDI) && news.ownershipKey)
-        await run.xen.VDI.add_to_other_config(vbd.VDI as string, OWNER_KEY, news.ownershipKey).catch(() => undefined);
+      const vbd = await read("VBD", vbdRef);
+      if (!isNullRef(vbd.VDI) && news.ownershipKey) untaggedDisks.push(vbd.VDI as string);
     }
   }
+  // Observed before the new disks are tagged: the tag says who may destroy them, which the plan does not use.
   const actual = await outputs(conn, ref, news);
+  for (const vdi of untaggedDisks)
+    await run.xen.VDI.add_to_other_config(vdi, OWNER_KEY, news.ownershipKey!).catch(() => undefined);
   const plan = planVm(actual, { ...news, allowRestart });
   if (plan.blocked) throw new ProviderError(plan.blocked, { path: news.nameLabel, code: "BLOCKED" });
   await perHost.run(actual.residentOn || UNPLACED, () =>
@@ -156,9 +164,16 @@ async function reconcile(
  * instance, then gives it its name: a retried create finds it by the tag, or by that name if the answer to the
  * clone itself was lost.
  */
-async function cloneFromTemplate(client: XenApiClient, news: VmInputs, owner: string, deadline: PhaseDeadline) {
-  const template = await resolveRef(client, "VM", news.template, "template", (r) => r.is_a_template === true);
-  const tpl = await record(client, "VM", template);
+async function cloneFromTemplate(
+  client: XenApiClient,
+  inventory: Inventory,
+  news: VmInputs,
+  owner: string,
+  deadline: PhaseDeadline,
+) {
+  const isTemplate = (r: Rec) => r.is_a_template === true;
+  const template = await resolveRef(client, "VM", news.template, "template", isTemplate, inventory);
+  const tpl = await cached(inventory, client)("VM", template);
   const bootSize = templateDiskSizes(map(tpl, "other_config").disks).get(0);
   if (bootSize !== undefined && news.disks[0] && news.disks[0].size < bootSize) {
     throw new ProviderError(
@@ -170,8 +185,10 @@ async function cloneFromTemplate(client: XenApiClient, news: VmInputs, owner: st
   const ref = await xen.VM.clone(template, owner ? cloneName(owner) : news.nameLabel);
   try {
     if (owner) {
-      await xen.VM.add_to_other_config(ref, CREATING_KEY, owner);
-      await xen.VM.add_to_other_config(ref, OWNER_KEY, owner);
+      // One call for both tags: nobody else knows this VM yet, and the clone's other_config is in the inventory
+      // (the batch that reported the clone's end).
+      const cloned = await cached(inventory, client)("VM", ref);
+      await xen.VM.set_other_config(ref, { ...map(cloned, "other_config"), [CREATING_KEY]: owner, [OWNER_KEY]: owner });
     }
   } catch (e) {
     // Tagging failed: remove the fresh clone rather than leave it behind.
@@ -184,9 +201,15 @@ async function cloneFromTemplate(client: XenApiClient, news: VmInputs, owner: st
   return ref;
 }
 
-/** The create is over (done, or recorded in the state by a partial failure): the VM is no longer resumable. */
-async function markFinished(client: XenApiClient, ref: string, budgetMs: number): Promise<void> {
-  const vm = await record(client, "VM", ref);
+/**
+ * The create is over (done, or recorded in the state by a partial failure): the VM is no longer resumable. The
+ * tag is looked for in the inventory as it stands: the observation that planned the changes came after the tag
+ * was set, and nothing but this removes it.
+ */
+async function markFinished(conn: Connections, url: string | undefined, ref: string, budgetMs: number) {
+  const client = conn.clientFor(url);
+  const inventory = await conn.inventoryFor(url, { refresh: false });
+  const vm = await cached(inventory, client)("VM", ref);
   if (CREATING_KEY in map(vm, "other_config"))
     await xenFacade(client, { deadlineMs: budgetMs }).VM.remove_from_other_config(ref, CREATING_KEY);
 }
@@ -259,23 +282,27 @@ export function vmProvider(ctx: ProviderContext): Provider {
           await xen.VM.remove_from_other_config(ref, OWNER_KEY);
           await xen.VM.add_to_other_config(ref, OWNER_KEY, owner);
         }
-      } else {
-        // An unfinished create may have been left by another process: look with every change made so far.
-        ref = findUnfinishedCreate(await conn.inventoryFor(news.url, { othersToo: true }), owner);
+      }
+      // An unfinished create may have been left by another process: look with every change made so far.
+      const inventory = await conn.inventoryFor(news.url, { othersToo: true });
+      if (!ref) {
+        ref = findUnfinishedCreate(inventory, owner);
         if (ref)
           say(`xen:Vm ${news.nameLabel}: resuming an unfinished create of this resource (VM tagged ${CREATING_KEY})`);
       }
-      const vmRef = ref ?? (await cloneFromTemplate(client, news, owner, deadline));
-      const uuid = (await record(client, "VM", vmRef)).uuid;
+      const vmRef = ref ?? (await cloneFromTemplate(client, inventory, news, owner, deadline));
+      const uuid = (await cached(inventory, client)("VM", vmRef)).uuid;
       try {
         await reconcile(conn, vmRef, news, deadline, news.adopt ? news.allowRestart : true);
-        await markFinished(client, vmRef, Math.max(deadline.remainingMs(), RECORDING_BUDGET_MS));
-        return { id: uuid, outs: await outputs(conn, vmRef, news) };
+        // The outputs leave the creation tag out, so they are read first: the last task already covered them.
+        const outs = await outputs(conn, vmRef, news);
+        await markFinished(conn, news.url, vmRef, Math.max(deadline.remainingMs(), RECORDING_BUDGET_MS));
+        return { id: uuid, outs };
       } catch (e) {
         // The VM exists: record it (the next `up` updates it instead of duplicating it) and mark the create over,
         // so that a later replacement never takes it for its own unfinished create.
         const props = await recordedProps(conn, vmRef, news, uuid);
-        await markFinished(client, vmRef, RECORDING_BUDGET_MS).catch(() => undefined);
+        await markFinished(conn, news.url, vmRef, RECORDING_BUDGET_MS).catch(() => undefined);
         throw partialFailure(uuid, props, inputs.__provider, e);
       }
     },
@@ -296,38 +323,44 @@ export function vmProvider(ctx: ProviderContext): Provider {
       const conn = ctx.connections;
       const client = conn.clientFor(news.url);
       const deadline = phaseDeadline(news, "update", DEFAULT_TIMEOUT_MS);
-      const ref = await client.getByUuid("VM", id);
+      const ref = (await conn.inventoryFor(news.url)).byUuid("VM", id)?.ref ?? (await client.getByUuid("VM", id));
+      let outs: VmState;
       try {
         await reconcile(conn, ref, news, deadline, news.allowRestart);
-        await markFinished(client, ref, Math.max(deadline.remainingMs(), RECORDING_BUDGET_MS));
+        outs = await outputs(conn, ref, news);
+        await markFinished(conn, news.url, ref, Math.max(deadline.remainingMs(), RECORDING_BUDGET_MS));
       } catch (e) {
         throw partialFailure(id, await recordedProps(conn, ref, news, id), newsRaw.__provider, e);
       }
-      return { outs: await outputs(conn, ref, news) };
+      return { outs };
     },
 
     async delete(id, props) {
       const olds = asState(props as Record<string, unknown>);
-      const client = ctx.connections.clientFor(olds.url);
-      const ref = await refOrGone(client, "VM", id);
+      const conn = ctx.connections;
+      const client = conn.clientFor(olds.url);
+      // Every change made before this call, by anyone (a failed update may have left the VM in any power state),
+      // is in the inventory once this resolves: one event.inject shared with every concurrent delete.
+      const inventory = await conn.inventoryFor(olds.url, { othersToo: true });
+      const ref = inventory.byUuid("VM", id)?.ref;
       if (!ref) return;
       const deadline = phaseDeadline(olds, "delete", DEFAULT_TIMEOUT_MS);
-      const run = runFor({ client, deadline, ref, news: olds as unknown as VmInputs });
+      const run = runFor({ client, inventory, deadline, ref, news: olds as unknown as VmInputs });
+      const read = cached(inventory, client);
       try {
-        // Read fresh, never from a cache: a failed update may have left the VM in any power state.
-        const vm = await run.read("VM", ref);
-        for (const op of haltForDelete(str(vm, "power_state") as PowerState, shutdownPolicy(olds, olds)))
-          await powerOp(run, op);
+        const vm = await read("VM", ref);
         const vdis: string[] = [];
-        for (const vbdRef of refs(await run.read("VM", ref), "VBDs")) {
-          const vbd = await run.read("VBD", vbdRef);
+        for (const vbdRef of refs(vm, "VBDs")) {
+          const vbd = await read("VBD", vbdRef);
           if (isNullRef(vbd.VDI)) continue;
-          const vdi = await run.read("VDI", vbd.VDI as string);
+          const vdi = await read("VDI", vbd.VDI as string);
           // Only disks this stack created: never shared or template disks, nor those of an adopted VM, nor those
           // marked keepOnRemove (they outlive the VM, detached).
           if (createdByStack(run, vdi) && map(vdi, "other_config")[KEEP_KEY] !== "true" && vdi.sharable !== true)
             vdis.push(vbd.VDI as string);
         }
+        for (const op of haltForDelete(str(vm, "power_state") as PowerState, shutdownPolicy(olds, olds)))
+          await powerOp(run, op);
         await run.xen.VM.destroy(ref);
         for (const vdi of vdis) {
           await run.xen.VDI.destroy(vdi).catch((e: unknown) => {

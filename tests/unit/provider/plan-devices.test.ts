@@ -178,7 +178,7 @@ describe("power states", () => {
     const hard = plan({ pvDrivers: false }, { maxMemory: 8 * GiB, allowRestart: true });
     expect(hard.steps[0]).toMatchObject({ kind: "restart", shutdown: [{ op: "hard_shutdown" }] });
   });
-  test("setLimits carries static_min and the vCPU order", () => {
+  test("setLimits carries static_min and only the vCPU setters whose value differs, in a safe order", () => {
     const p = plan(
       { powerState: "Halted" },
       { maxVcpus: 1, vcpus: 1, memory: 512 * 1024 ** 2, maxMemory: GiB, powerState: "Halted" },
@@ -191,9 +191,19 @@ describe("power states", () => {
         memory: 512 * 1024 ** 2,
         maxMemory: GiB,
         staticMin: 512 * 1024 ** 2,
-        vcpuOrder: "startupFirst",
+        setMemory: true,
+        vcpuCalls: ["startup", "max"], // from the example's 2 vCPUs down to 1: the start-up count goes first
       },
     ]);
+    const up = plan({ powerState: "Halted", vcpus: 1, maxVcpus: 1 }, { maxVcpus: 4, vcpus: 2, powerState: "Halted" });
+    expect(up.steps[0]).toMatchObject({ kind: "setLimits", vcpuCalls: ["max", "startup"], setMemory: false });
+    const down = plan({ powerState: "Halted", vcpus: 4, maxVcpus: 4 }, { maxVcpus: 2, vcpus: 2, powerState: "Halted" });
+    expect(down.steps[0]).toMatchObject({ kind: "setLimits", vcpuCalls: ["startup", "max"] });
+    const startupOnly = plan(
+      { powerState: "Halted", vcpus: 1, maxVcpus: 4 },
+      { maxVcpus: 4, vcpus: 3, powerState: "Halted" },
+    );
+    expect(startupOnly.steps[0]).toMatchObject({ kind: "setLimits", vcpuCalls: ["startup"] });
   });
   test.each([
     ["Halted", "Running", ["start"]],
