@@ -33,6 +33,12 @@ export async function record(client: Pick<XenApiClient, "getRecord">, cls: XenCl
 /** Reads one record: straight from the pool, or from the inventory cache. */
 export type Reader = (cls: XenClass, ref: string) => Promise<Rec>;
 
+/** Straight from the pool. */
+export const direct =
+  (client: Pick<XenApiClient, "getRecord">): Reader =>
+  (cls, ref) =>
+    record(client, cls, ref);
+
 /** From the cache, falling back to a direct read for anything the cache has not seen. */
 export const cached =
   (inventory: Inventory, client: XenApiClient): Reader =>

@@ -11,7 +11,20 @@ import type { FacadeClient } from "../xenapi";
 import { isXenApiError, xenFacade } from "../xenapi";
 import { PhaseDeadline, phaseDeadline } from "./deadline";
 import { ProviderError } from "./errors";
-import { inputsOf, isGone, map, num, readResult, record, refOrGone, refs, say, str } from "./common";
+import {
+  cached,
+  direct,
+  inputsOf,
+  isGone,
+  map,
+  num,
+  readResult,
+  record,
+  refs,
+  say,
+  str,
+  type Reader,
+} from "./common";
 
 export const HOST_OUTPUT_KEYS = [
   "uuid",
@@ -106,7 +119,7 @@ async function apply(client: FacadeClient, ref: string, news: HostInputs) {
   const enabled = host.enabled === true;
   const name = news.nameLabel ?? host.name_label ?? news.address;
   if (news.maintenance) {
-    const resident = await nonControlVms(client, ref);
+    const resident = await nonControlVms((cls, r) => record(client, cls, r), ref);
     if (enabled || resident.length > 0) await enterMaintenance(client, ref, name);
   } else if (news.enabled && !enabled) {
     say(`xen:Host ${name}: enabling`);
@@ -117,21 +130,22 @@ async function apply(client: FacadeClient, ref: string, news: HostInputs) {
   }
 }
 
-async function nonControlVms(client: FacadeClient, ref: string): Promise<string[]> {
-  const host = await record(client, "host", ref);
+async function nonControlVms(read: Reader, ref: string): Promise<string[]> {
+  const host = await read("host", ref);
   const uuids: string[] = [];
   for (const vmRef of refs(host, "resident_VMs")) {
-    const vm = await record(client, "VM", vmRef);
+    const vm = await read("VM", vmRef);
     if (vm.is_control_domain !== true) uuids.push(vm.uuid);
   }
   return uuids.sort();
 }
 
-async function observe(client: FacadeClient, ref: string, desired: HostInputs): Promise<HostState> {
-  const host = await record(client, "host", ref);
-  const metrics = await record(client, "host_metrics", host.metrics as string);
+/** The host as it is, read through `read` (the inventory on refresh); only the free memory is asked of xapi. */
+async function observe(client: FacadeClient, read: Reader, ref: string, desired: HostInputs): Promise<HostState> {
+  const host = await read("host", ref);
+  const metrics = await read("host_metrics", host.metrics as string);
   const enabled = host.enabled === true;
-  const residentVmUuids = await nonControlVms(client, ref);
+  const residentVmUuids = await nonControlVms(read, ref);
   return JSON.parse(
     JSON.stringify({
       ...desired,
@@ -183,22 +197,24 @@ export function hostProvider(ctx: ProviderContext): dynamic.ResourceProvider {
         (await findByAddress(client, news.address)) ??
         (await join(ctx.connections, client, news.address, news.url, deadline));
       await apply(client, ref, news);
-      const outs = await observe(client, ref, news);
+      const outs = await observe(client, direct(client), ref, news);
       return { id: outs.uuid, outs };
     },
     async read(id, props) {
       const olds = props as HostState;
       const client = clientFor(olds.url);
-      const ref = await refOrGone(client, "host", id);
+      // Refresh reads from the pool's inventory, as the Vm provider does.
+      const inventory = await ctx.connections.inventoryFor(olds.url);
+      const ref = inventory.byUuid("host", id)?.ref;
       if (!ref) return {}; // ejected out of band
-      return readResult(id, await observe(client, ref, olds), HOST_OUTPUT_KEYS);
+      return readResult(id, await observe(client, cached(inventory, client), ref, olds), HOST_OUTPUT_KEYS);
     },
     async update(id, _olds, newsRaw) {
       const news = inputsOf<HostInputs>(newsRaw);
       const ref = await clientFor(news.url).getByUuid("host", id);
       const client = phaseDeadline(news, "update", DEFAULT_PHASE_MS).bound(clientFor(news.url));
       await apply(client, ref, news);
-      return { outs: await observe(client, ref, news) };
+      return { outs: await observe(client, direct(client), ref, news) };
     },
     async delete(id, props) {
       const olds = props as HostState;

@@ -6,7 +6,22 @@ import { checkInputs, poolInputSchema, type PoolInputs } from "../schema";
 import { xenFacade, type XenApiClient } from "../xenapi";
 import { PhaseDeadline, phaseDeadline } from "./deadline";
 import { ProviderError } from "./errors";
-import { inputsOf, isNullRef, map, num, readResult, record, refs, resolveRef, sameForm, say, str } from "./common";
+import {
+  cached,
+  direct,
+  inputsOf,
+  isNullRef,
+  map,
+  num,
+  readResult,
+  record,
+  refs,
+  resolveRef,
+  sameForm,
+  say,
+  str,
+  type Reader,
+} from "./common";
 
 export const POOL_OUTPUT_KEYS = ["uuid", "masterUuid", "hostUuids"] as const;
 export type PoolState = PoolInputs & { uuid: string; masterUuid: string; hostUuids: string[] };
@@ -20,16 +35,16 @@ async function poolRef(client: XenApiClient): Promise<string> {
   return pools[0]!;
 }
 
-async function observe(client: XenApiClient, ref: string, desired: PoolInputs): Promise<PoolState> {
-  const pool = await record(client, "pool", ref);
-  const hosts = await xenFacade(client).host.get_all();
+/** The pool as it is: `read` and `hosts` from the inventory on refresh, from xapi after a change. */
+async function observe(read: Reader, hosts: string[], ref: string, desired: PoolInputs): Promise<PoolState> {
+  const pool = await read("pool", ref);
   const hostUuids: string[] = [];
-  for (const h of hosts) hostUuids.push((await record(client, "host", h)).uuid);
+  for (const h of hosts) hostUuids.push((await read("host", h)).uuid);
   const otherConfig: Record<string, string> = {};
   for (const [k, v] of Object.entries(map(pool, "other_config"))) if (k in desired.otherConfig) otherConfig[k] = v;
   let defaultSr: string | undefined;
   if (desired.defaultSr !== undefined && !isNullRef(pool.default_SR))
-    defaultSr = sameForm(desired.defaultSr, await record(client, "SR", pool.default_SR as string));
+    defaultSr = sameForm(desired.defaultSr, await read("SR", pool.default_SR as string));
   const ha = desired.ha
     ? JSON.parse(
         JSON.stringify({
@@ -50,7 +65,7 @@ async function observe(client: XenApiClient, ref: string, desired: PoolInputs): 
       tags: [...refs(pool, "tags")].sort(),
       otherConfig,
       uuid: pool.uuid,
-      masterUuid: (await record(client, "host", pool.master as string)).uuid,
+      masterUuid: (await read("host", pool.master as string)).uuid,
       hostUuids: hostUuids.sort(),
     }),
   ) as PoolState;
@@ -135,14 +150,17 @@ export function poolProvider(ctx: ProviderContext): dynamic.ResourceProvider {
       const client = clientFor(news.url);
       const ref = await poolRef(client);
       await apply(client, ref, news, undefined, phaseDeadline(news, "create", DEFAULT_PHASE_MS));
-      const outs = await observe(client, ref, news);
+      const outs = await observe(direct(client), await xenFacade(client).host.get_all(), ref, news);
       return { id: outs.uuid, outs };
     },
     async read(id, props) {
       const olds = props as PoolState;
       const client = clientFor(olds.url);
-      const ref = await poolRef(client);
-      const outs = await observe(client, ref, olds);
+      // Refresh reads from the pool's inventory, as the Vm provider does.
+      const inventory = await ctx.connections.inventoryFor(olds.url);
+      const pools = [...inventory.all("pool").keys()];
+      const ref = pools.length === 1 ? pools[0]! : await poolRef(client);
+      const outs = await observe(cached(inventory, client), [...inventory.all("host").keys()], ref, olds);
       if (outs.uuid !== id) return {}; // the URL now answers for another pool
       return readResult(id, outs, POOL_OUTPUT_KEYS);
     },
@@ -151,7 +169,7 @@ export function poolProvider(ctx: ProviderContext): dynamic.ResourceProvider {
       const client = clientFor(news.url);
       const ref = await poolRef(client);
       await apply(client, ref, news, olds as PoolState, phaseDeadline(news, "update", DEFAULT_PHASE_MS));
-      return { outs: await observe(client, ref, news) };
+      return { outs: await observe(direct(client), await xenFacade(client).host.get_all(), ref, news) };
     },
     async delete(_id, props) {
       // Releasing a pool never ejects or destroys hosts: the pool simply leaves the stack.
