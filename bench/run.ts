@@ -1,5 +1,6 @@
 /**
- * `npm run bench [-- --quick] [-- --only simulator,api,parallel,engine] [-- --runs N] [-- --ns 10,50]`
+ * `npm run bench [-- --quick] [-- --only simulator,api,parallel,engine,peer] [-- --runs N] [-- --ns 10,50]
+ * [-- --peer-ns 10,50]`
  *
  * Every figure is a ratio against a baseline measured in the same run (median of the per-run ratios), so
  * that a noisy machine moves both sides together. Prints the markdown table and writes it, with the machine
@@ -9,10 +10,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Row, Series, distAge, machine, markdown, svgChart } from "./lib/report";
+import { PEER_DIR, peerBuilt } from "./lib/peer";
 import { BENCH_DIR, log, removeCompiledChildren } from "./lib/util";
 import { apiEconomyBench } from "./suites/api-economy";
 import { engineBench } from "./suites/engine";
 import { parallelBench } from "./suites/parallel";
+import { peerBench } from "./suites/peer";
 import { simulatorBench } from "./suites/simulator";
 
 interface Args {
@@ -20,6 +23,15 @@ interface Args {
   only: Set<string>;
   runs: number;
   ns: number[];
+  peerNs: number[];
+  /** the default set (no --only) left the peer out because it is not built */
+  peerSkipped: boolean;
+}
+
+function positiveInts(flag: string, list: string): number[] {
+  const ns = list.split(",").map(Number);
+  if (ns.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`${flag} takes positive integers, e.g. 10,50`);
+  return ns;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -31,13 +43,18 @@ function parseArgs(argv: string[]): Args {
   const quick = argv.includes("--quick");
   const runs = Number(get("--runs") ?? 3);
   if (!Number.isInteger(runs) || runs < 3) throw new Error("--runs must be an integer >= 3 (figures are medians)");
-  const ns = (get("--ns") ?? (quick ? "10,50,100" : "10,50,100,300")).split(",").map(Number);
-  if (ns.some((n) => !Number.isInteger(n) || n < 1)) throw new Error("--ns takes positive integers, e.g. 10,50");
+  const ns = positiveInts("--ns", get("--ns") ?? (quick ? "10,50,100" : "10,50,100,300"));
+  // The peer is in the default set once built; `--only peer` builds it first.
+  const only = get("--only");
+  const peerSkipped = only === undefined && !peerBuilt();
+  const suites = only ?? `simulator,api,parallel,engine${peerSkipped ? "" : ",peer"}`;
   return {
     quick,
-    only: new Set((get("--only") ?? "simulator,api,parallel,engine").split(",")),
+    only: new Set(suites.split(",")),
     runs,
     ns,
+    peerNs: positiveInts("--peer-ns", get("--peer-ns") ?? "10,50"),
+    peerSkipped,
   };
 }
 
@@ -82,6 +99,12 @@ async function main(): Promise<void> {
     notes.push(...r.notes);
     series.push(...r.series);
   }
+  if (args.only.has("peer")) {
+    const r = await peerBench({ runs: args.runs, ns: args.peerNs });
+    rows.push(...r.rows);
+    notes.push(...r.notes);
+  } else if (args.peerSkipped)
+    notes.push(`The peer suite was left out: the peer is not built in ${PEER_DIR} (\`--only peer\` builds it).`);
   const distAtEnd = distAge();
   if (distAtEnd.split(";")[0] !== meta["dist/ (compiled provider and simulator)"]!.split(";")[0])
     notes.unshift(

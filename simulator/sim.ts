@@ -14,6 +14,7 @@ import { registerSession } from "./models/methods/session";
 import { registerStorage, setVdiContent, vdiContent } from "./models/methods/storage";
 import { registerTaskEvent } from "./models/methods/task_event";
 import { registerVm } from "./models/methods/vm";
+import { registerVmDevices } from "./models/methods/vm-devices";
 import { seedDatacenter } from "./models/seed";
 import { ensureSmRecords } from "./models/sm";
 import { Ids } from "./ids";
@@ -37,6 +38,7 @@ export function buildRegistry(): Registry {
   registerImplicit(reg);
   registerSession(reg);
   registerVm(reg);
+  registerVmDevices(reg);
   registerStorage(reg);
   registerNetwork(reg);
   registerHost(reg);

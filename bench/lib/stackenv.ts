@@ -60,7 +60,7 @@ export async function startSimChild(inventory: Inventory = engineInventory()): P
   };
 }
 
-export async function engineEnv(sim: SimHandle): Promise<E2eEnv> {
+export async function engineEnv(sim: Pick<SimHandle, "url">): Promise<E2eEnv> {
   return createE2eEnv({
     name: "bench",
     envVars: { XEN_URL: sim.url, XEN_USERNAME: "root", XEN_PASSWORD: SIM_PASSWORD },

@@ -58,6 +58,12 @@ export interface InventoryTemplate {
   os?: Record<string, string>;
   disks: InventoryDisk[];
   platform?: Record<string, string>;
+  /**
+   * HVM boot firmware (`HVM_boot_params["firmware"]`), default "bios". As in XenServer's templates
+   * (guest-templates-json base-hvmlinux / base-linux-uefi), "uefi" comes with `platform["secureboot"]` "auto"
+   * and "bios" with "false"; `platform` may override it.
+   */
+  firmware?: "bios" | "uefi";
   otherConfig?: Record<string, string>;
   PV_bootloader?: string;
 }

@@ -244,12 +244,20 @@ export function seedStandaloneHost(e: Engine, inv: Inventory, index: number, kee
         VCPUs_at_startup: t.vcpus,
         domain_type: t.domainType,
         HVM_boot_policy: t.domainType === "pv" ? "" : "BIOS order",
-        HVM_boot_params: t.domainType === "pv" ? {} : { order: "cdn", firmware: "bios" },
+        HVM_boot_params: t.domainType === "pv" ? {} : { order: "cdn", firmware: t.firmware ?? "bios" },
         PV_bootloader: t.PV_bootloader ?? "",
         platform:
           t.domainType === "pv"
             ? { ...(t.platform ?? {}) }
-            : { acpi: "1", apic: "true", pae: "true", nx: "true", viridian: "false", ...(t.platform ?? {}) },
+            : {
+                acpi: "1",
+                apic: "true",
+                pae: "true",
+                nx: "true",
+                viridian: "false",
+                secureboot: t.firmware === "uefi" ? "auto" : "false",
+                ...(t.platform ?? {}),
+              },
         other_config: { default_template: "true", disks: `<provision>${disks}</provision>`, ...(t.otherConfig ?? {}) },
         recommendations: `<restrictions><restriction field="memory-static-max" max="1649267441664"/><restriction field="vcpus-max" max="32"/></restrictions>`,
       },

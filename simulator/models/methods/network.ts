@@ -85,13 +85,15 @@ export function registerNetwork(reg: Registry): void {
         "ipv6_allowed",
       ]);
       const devices = (e.db.get("VM", vm).VIFs as string[]).map((v) => e.db.get("VIF", v).device as string);
-      let device = (fields.device as string | undefined) ?? "";
-      if (device === "") {
+      // xapi_vif_helpers.ml: the device is an unsigned decimal ("" too is INVALID_DEVICE), unique by its value.
+      // A record without the field gets the first free number (xapi requires the field).
+      let device = fields.device as string | undefined;
+      if (device === undefined) {
         let i = 0;
         while (devices.includes(String(i))) i++;
         device = String(i);
       } else if (!/^\d+$/.test(device)) throw fail("INVALID_DEVICE", device);
-      else if (devices.includes(device)) throw fail("DEVICE_ALREADY_EXISTS", device);
+      else if (devices.some((d) => Number(d) === Number(device))) throw fail("DEVICE_ALREADY_EXISTS", device);
       let mac = (fields.MAC as string | undefined) ?? "";
       const auto = mac === "";
       if (auto) mac = e.ids.mac();

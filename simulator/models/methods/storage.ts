@@ -6,6 +6,7 @@ import { CLASSES } from "../schema";
 import { SM_FEATURE, assertSrFeature } from "../sm";
 import { checkFieldValue, checkRefField } from "./implicit";
 import { Registry, p } from "./registry";
+import { chooseVbdUserdevice, vbdDeviceName } from "./vm-devices";
 
 /** Creates a VDI on an SR, accounting its size (thick provisioning); SR_FULL when it does not fit. */
 export function createVdi(e: Engine, ctx: Ctx, sr: string, fields: Rec, thin = false): string {
@@ -321,26 +322,30 @@ export function registerStorage(reg: Registry): void {
     role: "vm-admin",
     async: true,
     result: "VBD",
+    note: "`device` is named at create (xvdb for userdevice 1); xapi leaves it empty until the disk is attached",
     run: (e, ctx, [args]) => {
       const r = args as Rec;
       const vm = requireRef(e, ctx, "VM", "VM", r);
       const vdi = requireRef(e, ctx, "VDI", "VDI", r, true);
       const fields = pickFields(e, ctx, "VBD", r, VBD_CREATE_FIELDS);
-      const existing = (e.db.get("VM", vm).VBDs as string[]).map((b) => e.db.get("VBD", b).userdevice as string);
-      let dev = (fields.userdevice as string | undefined) ?? "autodetect";
-      if (dev === "autodetect" || dev === "") {
-        let n = 0;
-        while (existing.includes(String(n))) n++;
-        dev = String(n);
-      } else if (existing.includes(dev)) throw fail("DEVICE_ALREADY_EXISTS", dev);
       const empty = vdi === NULL_REF;
-      if (empty && fields.type !== "CD" && fields.type !== "Floppy") throw fail("VBD_IS_EMPTY", NULL_REF);
+      // xapi_vbd.ml create, in its order: CDs are read-only, only a CD may be empty, RW needs a writable VDI.
+      if (fields.type === "CD" && fields.mode !== "RO") throw fail("VBD_CDS_MUST_BE_READONLY");
+      if (empty && fields.type !== "CD") throw fail("VBD_NOT_REMOVABLE_MEDIA", "in constructor");
+      if (!empty && (fields.mode ?? "RW") === "RW" && e.db.get("VDI", vdi).read_only === true)
+        throw fail("VDI_READONLY", vdi);
+      const dev = chooseVbdUserdevice(
+        e,
+        e.db.get("VM", vm),
+        (fields.userdevice as string | undefined) ?? "autodetect",
+        (fields.type as string | undefined) ?? "Disk",
+      );
       return createVbd(e, ctx.pool, {
         ...fields,
         VM: vm,
         VDI: vdi,
         userdevice: dev,
-        device: `xvd${String.fromCharCode(97 + Number(dev))}`,
+        device: vbdDeviceName(dev),
         empty,
       });
     },

@@ -347,6 +347,16 @@ describe("devices", () => {
       "MAC_INVALID",
       "zz",
     ]);
+    // xapi_vif_helpers.ml: an unsigned decimal, unique by its value
+    for (const [device, code] of [
+      ["", "INVALID_DEVICE"],
+      ["eth1", "INVALID_DEVICE"],
+      ["00", "DEVICE_ALREADY_EXISTS"],
+    ])
+      expect(await failure(call(url, "VIF.create", session, { VM: vm, network: net, device, MAC: "" }))).toEqual([
+        code,
+        device,
+      ]);
     await call(url, "VM.hard_shutdown", session, vm);
   });
 });
