@@ -4,7 +4,25 @@
  */
 import * as fs from "fs";
 import { parseDuration } from "./units";
-import { XenApiClient, type Inventory, type WriteCounter } from "./xenapi";
+import { XenApiClient, type Inventory, type WriteCounter, type XenClass } from "./xenapi";
+
+/**
+ * What the resource providers read through the inventory: one get_all_records each per process. Anything else
+ * they read (PBDs, PIFs) is read directly when it is needed, which is rarely.
+ */
+const PROVIDER_INVENTORY_CLASSES: readonly XenClass[] = [
+  "pool",
+  "host",
+  "host_metrics",
+  "VM",
+  "VM_metrics",
+  "VM_guest_metrics",
+  "VBD",
+  "VDI",
+  "SR",
+  "VIF",
+  "network",
+];
 
 export interface ConnectionSettings {
   url: string;
@@ -150,7 +168,7 @@ export class Connections {
     const client = this.clientFor(url);
     let inventory = this.inventories.get(client);
     if (!inventory) {
-      inventory = client.inventory();
+      inventory = client.inventory(PROVIDER_INVENTORY_CLASSES);
       this.inventories.set(client, inventory);
       inventory.catch(() => this.inventories.delete(client));
       return inventory;

@@ -333,7 +333,9 @@ describe("examples/adopt: an existing VM under management with no diff", () => {
 
     // Nothing on the VM changed: the only writes are the ownership tag.
     const { requests } = (await control(t.sim, "GET", "recorder")) as { requests: { method: string }[] };
-    expect(requests.some((r) => r.method === "VM.get_record")).toBe(true); // the log did record the up
+    // the log did record the up: the VM was read (through the inventory) and tagged
+    expect(requests.some((r) => r.method === "VM.get_all_records")).toBe(true);
+    expect(requests.some((r) => r.method === "VM.add_to_other_config")).toBe(true);
     const writes = requests
       .map((r) => r.method.replace(/^Async\./, ""))
       .filter((m) => /^(VM|VBD|VDI|VIF)\./.test(m) && !/\.get_/.test(m))
