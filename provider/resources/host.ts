@@ -11,20 +11,7 @@ import type { FacadeClient } from "../xenapi";
 import { isXenApiError, xenFacade } from "../xenapi";
 import { PhaseDeadline, phaseDeadline } from "./deadline";
 import { ProviderError } from "./errors";
-import {
-  cached,
-  direct,
-  inputsOf,
-  isGone,
-  map,
-  num,
-  readResult,
-  record,
-  refs,
-  say,
-  str,
-  type Reader,
-} from "./common";
+import { cached, direct, inputsOf, isGone, map, num, readResult, record, refs, say, str, type Reader } from "./common";
 
 export const HOST_OUTPUT_KEYS = [
   "uuid",

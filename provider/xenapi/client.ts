@@ -1,17 +1,18 @@
 /**
  * XenApiClient: sessions, the retrying call loop, Async.* tasks and typed record reads over one {@link Transport}.
  */
-import { XenApiError, XenTransportError, isTransportError, isXenApiError } from "./errors";
+import { XenTransportError, isTransportError, isXenApiError } from "./errors";
 import { xenFacade, type XenFacade } from "./facade";
-import { EventWatcher, type TaskNews } from "./events";
+import { EventWatcher } from "./events";
+import { TaskWaiter, abortedError, type CallContext } from "./tasks";
+export { TASK_VANISHED } from "./tasks";
 import { Inventory, type InventoryOptions } from "./inventory";
-import { describeIssues, parseRecord, type TaskRecord, type XenClass, type XenRecord } from "./records";
+import { describeIssues, parseRecord, type XenClass, type XenRecord } from "./records";
 import { redact, redactParams } from "./redact";
 import { isReadOnlyMethod, retryDecision } from "./retry";
-import { decodeTaskResult } from "./task-result";
 import { createAgents, type Agents } from "./tls";
 import { HttpTransport, masterEndpoint, normalizeEndpoint, type Transport, type TransportFactory } from "./transport";
-import { checkTaskState, runWaiter, sleep } from "./waiter";
+import { sleep } from "./waiter";
 
 export interface XenApiClientOptions {
   /** `https://host[:port]` of the pool coordinator (`/jsonrpc` is appended); `http://` for tests. */
@@ -69,33 +70,12 @@ const SESSIONLESS: ReadonlySet<string> = new Set([
 ]);
 
 const MAX_MASTER_REDIRECTS = 3;
-/** Poll interval when event.from is not available. */
-const TASK_POLL_MS = 1_000;
-/** causeCode of the transport error raised when a task we wait for no longer exists. */
-export const TASK_VANISHED = "TASK_VANISHED";
-/** Budget for housekeeping calls (task.cancel/destroy, logout). */
+/** Budget for housekeeping calls (task.cancel, logout). */
 const HOUSEKEEPING_MS = 5_000;
 
 interface SessionState {
   promise: Promise<string>;
   ref?: string;
-}
-
-interface CallContext {
-  startedAt: number;
-  deadlineAt: number;
-  timeoutMs: number;
-  signal?: AbortSignal;
-}
-
-function abortedError(method: string, host: string, signal?: AbortSignal): XenTransportError {
-  return new XenTransportError({
-    kind: "aborted",
-    method,
-    host,
-    message: `${method} on ${host}: aborted by the caller`,
-    cause: signal?.reason,
-  });
 }
 
 export class XenApiClient {
@@ -119,6 +99,7 @@ export class XenApiClient {
   private readonly writeCounter: WriteCounter;
   private readonly eventMinIntervalMs: number | undefined;
   private watcher: EventWatcher | undefined;
+  private taskWaiter: TaskWaiter | undefined;
   private closed = false;
   private facade: XenFacade | undefined;
 
@@ -160,6 +141,19 @@ export class XenApiClient {
   /** Completed synchronous calls that may have changed the pool (this client's and those sharing its counter). */
   get writes(): number {
     return this.writeCounter.count;
+  }
+
+  /** Waiting for tasks, over this client's calls and event loop. */
+  private tasks(): TaskWaiter {
+    this.taskWaiter ??= new TaskWaiter({
+      call: (method, params, ctx) => this.callWith(method, params, ctx),
+      host: () => this.transport.host,
+      events: () => this.events(),
+      housekeeping: () => this.housekeepingContext(),
+      closed: () => this.closed,
+      log: (line) => this.log(line),
+    });
+    return this.taskWaiter;
   }
 
   /** The client's one event loop, made on first use. */
@@ -390,11 +384,11 @@ export class XenApiClient {
   }
 
   /**
-   * Runs `Async.<method>` and waits for its task: event.from on the task (polling `task.get_record` where events are
-   * unavailable), decodes the XML-RPC fragment in `task.result`, turns `error_info` into a XenApiError, cancels the
-   * task when the deadline passes (then throws a timeout XenTransportError saying what it waited for) and destroys
-   * finished tasks. Busy errors (OTHER_OPERATION_IN_PROGRESS, ...) from the task re-submit it within the deadline.
-   * Returns the decoded result: a ref, `""` for void.
+   * Runs `Async.<method>` and waits for its task through the client's one event loop (polling `task.get_record`
+   * where events are unavailable), decodes the XML-RPC fragment in `task.result`, turns `error_info` into a
+   * XenApiError, cancels the task when the deadline passes (then throws a timeout XenTransportError saying what it
+   * waited for). Ended tasks are left to xapi's garbage collection. Busy errors (OTHER_OPERATION_IN_PROGRESS, ...)
+   * from the task re-submit it within the deadline. Returns the decoded result: a ref, `""` for void.
    */
   async callAsync(method: string, params: readonly unknown[] = [], opts?: CallOptions): Promise<string> {
     const ctx = this.context(opts);
@@ -413,7 +407,7 @@ export class XenApiClient {
         });
       }
       try {
-        return await this.waitForTask(taskRef, asyncMethod, ctx, writesBefore);
+        return await this.tasks().wait(taskRef, asyncMethod, ctx, writesBefore);
       } catch (e) {
         if (!isXenApiError(e)) throw e;
         const decision = retryDecision({
@@ -435,181 +429,9 @@ export class XenApiClient {
     }
   }
 
-  private parseTask(raw: unknown, taskRef: string, method: string): TaskRecord {
-    const parsed = parseRecord("task", raw);
-    if (!parsed.success) {
-      throw new XenTransportError({
-        kind: "malformed",
-        method,
-        host: this.transport.host,
-        taskRef,
-        message: `${method} on ${this.transport.host}: task ${taskRef} has an unexpected shape (${describeIssues(parsed.error)})`,
-      });
-    }
-    return parsed.data;
-  }
-
-  /**
-   * Waits for a task to finish and returns its decoded result (or throws its error): the client's event loop
-   * reports the task's end; where events are unusable, `task.get_record` is polled.
-   */
-  private async waitForTask(taskRef: string, method: string, ctx: CallContext, writesBefore: number): Promise<string> {
-    const readTask = async (): Promise<TaskRecord> => {
-      try {
-        return this.parseTask(await this.callWith("task.get_record", [taskRef], ctx), taskRef, method);
-      } catch (e) {
-        // A vanished task is not a vanished object: never let it pass for the operation's own HANDLE_INVALID.
-        if (isXenApiError(e, "HANDLE_INVALID") && (e.params[0] === "task" || e.params.includes(taskRef))) {
-          throw new XenTransportError({
-            kind: "network",
-            method,
-            host: this.transport.host,
-            taskRef,
-            causeCode: TASK_VANISHED,
-            cause: e,
-            message: `${method} on ${this.transport.host}: task ${taskRef} disappeared before its result was read (toolstack restart, coordinator change, or destroyed by another client); the outcome is unknown, check the object's state.`,
-          });
-        }
-        throw e;
-      }
-    };
-    const watcher = this.events();
-    let last: TaskRecord | undefined;
-    try {
-      for (;;) {
-        let news: TaskNews;
-        try {
-          news = await watcher.nextTaskNews(taskRef, ctx.deadlineAt, ctx.signal, writesBefore);
-        } catch {
-          throw abortedError(method, this.transport.host, ctx.signal);
-        }
-        if (news.kind === "timeout") break;
-        if (news.kind === "snapshot") {
-          last = this.parseTask(news.snapshot, taskRef, method);
-          return this.finishTask(taskRef, method, last);
-        }
-        if (news.kind === "unavailable") return await this.pollTask(taskRef, method, ctx, readTask);
-        // gone or recheck: look for ourselves (a gone task raises TASK_VANISHED)
-        last = await readTask();
-        if (checkTaskState(last) !== "RETRY") return this.finishTask(taskRef, method, last);
-      }
-    } catch (e) {
-      if (ctx.signal?.aborted) {
-        this.cancelTaskInBackground(taskRef);
-        throw abortedError(method, this.transport.host, ctx.signal);
-      }
-      // The task's own outcome, or a poll that already gave up on it: nothing more to do.
-      if (e instanceof XenApiError && e.taskRef === taskRef) throw e;
-      if (isTransportError(e) && (e.taskRef === taskRef || e.causeCode === TASK_VANISHED)) throw e;
-      // A read that ran into the deadline is the task timing out, not a transport problem.
-      if (!(isTransportError(e, "timeout") && Date.now() >= ctx.deadlineAt - 50)) {
-        // We stop watching, so stop the operation too rather than let it finish unobserved.
-        this.cancelTaskInBackground(taskRef);
-        throw e;
-      }
-    }
-    return this.taskTimedOut(taskRef, method, ctx, last);
-  }
-
-  /** Waiting without events: `task.get_record` every second until the task ends or the deadline passes. */
-  private async pollTask(
-    taskRef: string,
-    method: string,
-    ctx: CallContext,
-    readTask: () => Promise<TaskRecord>,
-  ): Promise<string> {
-    const outcome = await runWaiter<TaskRecord>({
-      poll: async ({ remainingMs, attempt }) => {
-        if (attempt > 1) await sleepOrAbort(Math.min(TASK_POLL_MS, remainingMs), ctx.signal, method, this);
-        return readTask();
-      },
-      checkState: checkTaskState,
-      deadlineAt: ctx.deadlineAt,
-      ...(ctx.signal ? { signal: ctx.signal } : {}),
-    });
-    if (outcome.state === "TIMEOUT") return this.taskTimedOut(taskRef, method, ctx, outcome.last);
-    return this.finishTask(taskRef, method, outcome.result);
-  }
-
-  /**
-   * The task's outcome. Ended tasks are left to xapi's own garbage collection (ended tasks go after 65 minutes, the
-   * oldest first beyond 200: db_gc.ml), as other XenAPI clients do: a `task.destroy` per operation is a round trip
-   * the user pays for nothing.
-   */
-  private finishTask(taskRef: string, method: string, task: TaskRecord): string {
-    if (task.status === "success") {
-      try {
-        return decodeTaskResult(task.result);
-      } catch (e) {
-        throw new XenTransportError({
-          kind: "malformed",
-          method,
-          host: this.transport.host,
-          taskRef,
-          cause: e,
-          message: `${method} on ${this.transport.host}: task ${taskRef} succeeded but its result could not be decoded (${(e as Error).message}): ${task.result.slice(0, 120)}`,
-        });
-      }
-    }
-    const [code, ...params] = task.error_info;
-    if (code) throw new XenApiError({ code, params, method, host: this.transport.host, taskRef });
-    if (task.status === "cancelled") {
-      throw new XenApiError({ code: "TASK_CANCELLED", params: [taskRef], method, host: this.transport.host, taskRef });
-    }
-    throw new XenApiError({
-      code: "INTERNAL_ERROR",
-      params: ["task failed without error_info"],
-      method,
-      host: this.transport.host,
-      taskRef,
-    });
-  }
-
-  private async taskTimedOut(
-    taskRef: string,
-    method: string,
-    ctx: CallContext,
-    last: TaskRecord | undefined,
-  ): Promise<string> {
-    const budgetMs = ctx.deadlineAt - ctx.startedAt;
-    // One short budget for cancel + last look + destroy, so a dead host cannot stretch the deadline much.
-    const house = this.housekeepingContext();
-    let cancelled = false;
-    try {
-      await this.callWith("task.cancel", [taskRef], house);
-      cancelled = true;
-    } catch (e) {
-      this.log(`[xenapi] task.cancel ${taskRef} failed: ${(e as Error).message}`);
-    }
-    // task.cancel is only a request; the task may have finished meanwhile.
-    try {
-      const now = this.parseTask(await this.callWith("task.get_record", [taskRef], house), taskRef, method);
-      if (now.status === "success" || now.status === "failure") return this.finishTask(taskRef, method, now);
-      last = now;
-    } catch (e) {
-      if (isXenApiError(e) && e.taskRef === taskRef) throw e;
-      if (isTransportError(e) && e.taskRef === taskRef && e.kind === "malformed") throw e;
-    }
-    const progress = last ? ` (last status ${last.status}, progress ${Math.round(last.progress * 100)}%)` : "";
-    throw new XenTransportError({
-      kind: "timeout",
-      method,
-      host: this.transport.host,
-      taskRef,
-      message: `${method} on ${this.transport.host}: gave up after ${Math.round(budgetMs / 1000)} s waiting for task ${taskRef} to finish${progress}; ${cancelled ? "cancellation was requested, but the operation may still complete" : "the task could not be cancelled and may still complete"}. Check the object's state before retrying, or raise deadlineMs.`,
-    });
-  }
-
   private housekeepingContext(): CallContext {
     const startedAt = Date.now();
     return { startedAt, deadlineAt: startedAt + HOUSEKEEPING_MS, timeoutMs: HOUSEKEEPING_MS };
-  }
-
-  private cancelTaskInBackground(taskRef: string): void {
-    if (this.closed) return;
-    this.callWith("task.cancel", [taskRef], this.housekeepingContext()).catch((e: unknown) =>
-      this.log(`[xenapi] task.cancel ${taskRef} failed: ${(e as Error).message}`),
-    );
   }
 
   // ---- records -----------------------------------------------------------------------------------------------
@@ -766,12 +588,4 @@ function eventWaitMs(method: string, params: readonly unknown[]): number {
   if (method !== "event.from") return 0;
   const t = Number(params[params.length - 1]);
   return Number.isFinite(t) && t > 0 ? Math.ceil(t * 1000) : 0;
-}
-
-async function sleepOrAbort(ms: number, signal: AbortSignal | undefined, method: string, client: XenApiClient) {
-  try {
-    await sleep(ms, signal);
-  } catch {
-    throw abortedError(method, client.host, signal);
-  }
 }
