@@ -100,7 +100,7 @@ export async function apiEconomyBench(o: { n: number; runs: number }): Promise<{
       measured: `${fmt(perVm)} calls per VM`,
       baseline: `minimal: ${phase.minimal.length} per VM`,
       ratio: perVm / phase.minimal.length,
-      target: "",
+      target: "<= 1.25",
     });
     const spread = new Set(counts[i]).size > 1 ? ` (totals differed between runs: ${counts[i]!.join(", ")})` : "";
     notes.push(

@@ -109,11 +109,11 @@ export async function engineBench(o: EngineBenchOptions): Promise<{ rows: Row[];
       const calls = samples.vms.map((s) => Object.values(s.refreshCalls ?? {}).reduce((a, b) => a + b, 0));
       rows.push({
         section,
-        name: "XenAPI calls per VM during refresh",
-        measured: `${fmt(median(calls) / n)}`,
+        name: "XenAPI calls of the whole refresh (the same for every N: one inventory per run)",
+        measured: `${fmt(median(calls), 0)} calls (${fmt(median(calls) / n)} per VM)`,
         baseline: "-",
         ratio: null,
-        target: "<= 2 calls per VM",
+        target: "<= 30, whatever N",
       });
       const vmBytes = median(samples.vms.map((s) => s.stateBytes));
       const noopBytes = median(samples.noop.map((s) => s.stateBytes));
