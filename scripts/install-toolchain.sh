@@ -6,13 +6,17 @@
 #   bin/pulumi-language-nodejs         our Node.js language host (scripts/language-host/main.ts, compiled
 #                                      to bin/language-host/main.js): the Go one is a module the proxy
 #                                      does not serve (HTTP 403), see the comment in main.ts;
+#   bin/pulumi-language-yaml           the YAML language host (`runtime: yaml`), built from the Go module
+#                                      github.com/pulumi/pulumi-yaml (or the one next to a system CLI);
 #   bin/pulumi-resource-pulumi-nodejs  the dynamic-provider plugin shim shipped in @pulumi/pulumi.
-# Needs `npm ci` first. The CLI build is cached in ~/.cache/pulumi-xen/toolchain/v<version>, so only
-# the first run on a machine is slow (measured: ~4.5 min and ~3 GB of Go caches); later runs take
-# seconds. Non-interactive: safe with CI=true and no stdin.
+# Needs `npm ci` first. The builds are cached in ~/.cache/pulumi-xen/toolchain/ (v<version> for the CLI,
+# pulumi-yaml-v<version> for the YAML host), so only the first run on a machine is slow (measured: ~4.5 min
+# and ~3 GB of Go caches for the CLI, ~1 min and ~0.7 GB more for the YAML host); later runs take seconds.
+# Non-interactive: safe with CI=true and no stdin.
 #
 # Environment:
 #   PULUMI_VERSION=3.248.0          CLI version to build; keep it equal to @pulumi/pulumi in package.json
+#   PULUMI_YAML_VERSION=1.25.0      pulumi-yaml version to build the YAML language host from
 #   PULUMI_XEN_USE_SYSTEM_PULUMI    auto (default: use a `pulumi` found on PATH outside ./bin),
 #                                   1 (require one), 0 (always use the self-built CLI)
 #   PULUMI_XEN_CACHE                cache root (default ${XDG_CACHE_HOME:-~/.cache}/pulumi-xen)
@@ -20,10 +24,16 @@ set -euo pipefail
 
 PULUMI_VERSION="${PULUMI_VERSION:-3.248.0}"
 GO_MIN_VERSION="1.25.11" # the `go` directive of pulumi pkg/v3 at this version
+# The newest pulumi-yaml the module proxy serves (its go.mod: sdk/pkg v3.206.0). The host only talks
+# gRPC to the engine, so it need not share the CLI's sdk version.
+YAML_VERSION="${PULUMI_YAML_VERSION:-1.25.0}"
+YAML_GO_MIN_VERSION="1.24.7" # the `go` directive of pulumi-yaml at this version
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/bin"
-CACHE="${PULUMI_XEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pulumi-xen}/toolchain/v$PULUMI_VERSION"
+TOOLCHAIN_CACHE="${PULUMI_XEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pulumi-xen}/toolchain"
+CACHE="$TOOLCHAIN_CACHE/v$PULUMI_VERSION"
+YAML_CACHE="$TOOLCHAIN_CACHE/pulumi-yaml-v$YAML_VERSION"
 SDK_DIR="$ROOT/node_modules/@pulumi/pulumi"
 HOST_SRC="$ROOT/scripts/language-host"
 
@@ -54,23 +64,32 @@ version_ge() { # a >= b for dotted versions
 
 cli_version() { "$1" version 2>/dev/null || true; }
 
-# Places the CLI binary in bin/ (hard link when possible: the cache and the checkout share a disk).
-place_cli() {
-  rm -f "$BIN/pulumi"
-  ln "$1" "$BIN/pulumi" 2>/dev/null || cp "$1" "$BIN/pulumi"
+# Places a cached binary in bin/ as $2 (hard link when possible: the cache and the checkout share a disk).
+place() {
+  rm -f "$BIN/$2"
+  ln "$1" "$BIN/$2" 2>/dev/null || cp "$1" "$BIN/$2"
+}
+
+# require_go MIN WHAT: a Go that can build WHAT (a go.mod whose `go` directive is MIN).
+require_go() {
+  command -v go >/dev/null 2>&1 \
+    || die "Go (>= $1) is required to build $2: no binary download is possible here. Install Go and re-run."
+  local gover
+  gover="$(go env GOVERSION 2>/dev/null | sed 's/^go//')"
+  if ! version_ge "$gover" "$1"; then
+    version_ge "$gover" "1.21" || die "Go $gover is too old: need >= $1 (or >= 1.21, which can fetch it)"
+    log "Go $gover < $1: letting Go fetch the toolchain it needs from the module proxy"
+    export GOTOOLCHAIN=auto
+  fi
+}
+
+go_cache_use() {
+  printf 'module cache %s, build cache %s' \
+    "$(du -sh "$(go env GOMODCACHE)" 2>/dev/null | cut -f1)" "$(du -sh "$(go env GOCACHE)" 2>/dev/null | cut -f1)"
 }
 
 build_cli() {
-  command -v go >/dev/null 2>&1 \
-    || die "Go (>= $GO_MIN_VERSION) is required to build the Pulumi CLI: no binary download is possible here. Install Go and re-run."
-  local gover
-  gover="$(go env GOVERSION 2>/dev/null | sed 's/^go//')"
-  if ! version_ge "$gover" "$GO_MIN_VERSION"; then
-    version_ge "$gover" "1.21" || die "Go $gover is too old: need >= $GO_MIN_VERSION (or >= 1.21, which can fetch it)"
-    log "Go $gover < $GO_MIN_VERSION: letting Go fetch the toolchain it needs from the module proxy"
-    export GOTOOLCHAIN=auto
-  fi
-
+  require_go "$GO_MIN_VERSION" "the Pulumi CLI"
   local work="$CACHE/build"
   mkdir -p "$work"
   log "building pulumi v$PULUMI_VERSION from the Go module proxy (work dir $work)"
@@ -117,7 +136,7 @@ GOTOOLS
     || die "go build failed; see the output above"
   mv -f "$CACHE/pulumi.tmp" "$CACHE/pulumi"
   cd "$ROOT"
-  log "disk use: binary $(du -sh "$CACHE/pulumi" | cut -f1), module cache $(du -sh "$(go env GOMODCACHE)" 2>/dev/null | cut -f1), build cache $(du -sh "$(go env GOCACHE)" 2>/dev/null | cut -f1)"
+  log "disk use: binary $(du -sh "$CACHE/pulumi" | cut -f1), $(go_cache_use)"
 }
 
 install_cli() {
@@ -152,8 +171,64 @@ install_cli() {
   else
     log "using the cached build $CACHE/pulumi"
   fi
-  place_cli "$CACHE/pulumi"
+  place "$CACHE/pulumi" pulumi
   [ "$(cli_version "$BIN/pulumi")" = "v$PULUMI_VERSION" ] || die "$BIN/pulumi does not report v$PULUMI_VERSION"
+}
+
+# Built inside a writable copy of the downloaded module, so the module's own go.mod and go.sum decide every
+# dependency, as with `go install ...@version`, which would refuse a release whose go.mod has replace lines.
+build_yaml_host() {
+  require_go "$YAML_GO_MIN_VERSION" "the Pulumi YAML language host"
+  local mod="github.com/pulumi/pulumi-yaml@v$YAML_VERSION" work="$YAML_CACHE/build" src start
+  start=$(date +%s)
+  rm -rf "$work"
+  mkdir -p "$work"
+  log "building pulumi-language-yaml v$YAML_VERSION from the Go module proxy (work dir $work)"
+  (cd "$work" && go mod download -json "$mod" >module.json) \
+    || die "could not download $mod: $(node -p "require('$work/module.json').Error" 2>/dev/null) (GOPROXY=$(go env GOPROXY))"
+  src="$(node -p "require('$work/module.json').Dir")"
+  cp -R "$src" "$work/src"
+  chmod -R u+w "$work/src"
+  with_progress "compiling pulumi-language-yaml v$YAML_VERSION (downloads its modules first)" \
+    env GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod" go build -C "$work/src" -trimpath \
+    -ldflags "-s -w -X github.com/pulumi/pulumi-yaml/pkg/version.Version=v$YAML_VERSION" \
+    -o "$YAML_CACHE/pulumi-language-yaml.tmp" ./cmd/pulumi-language-yaml \
+    || die "go build of pulumi-language-yaml failed; see the output above (sources in $work/src)"
+  mv -f "$YAML_CACHE/pulumi-language-yaml.tmp" "$YAML_CACHE/pulumi-language-yaml"
+  rm -rf "$work"
+  log "built pulumi-language-yaml v$YAML_VERSION in $(($(date +%s) - start))s (cold build)"
+  log "disk use: binary $(du -sh "$YAML_CACHE/pulumi-language-yaml" | cut -f1), $(go_cache_use)"
+}
+
+install_yaml_host() {
+  local name=pulumi-language-yaml cached="$YAML_CACHE/pulumi-language-yaml" bundled
+  # A system CLI (bin/pulumi a symlink) ships its own YAML host: use it, as that CLI's engine would.
+  if [ -L "$BIN/pulumi" ]; then
+    bundled="$(dirname "$(readlink -f "$BIN/pulumi")")/$name"
+    if [ -x "$bundled" ]; then
+      ln -sfn "$bundled" "$BIN/$name"
+      log "using the YAML language host next to that pulumi: $bundled"
+      return
+    fi
+  fi
+  # The cache directory is keyed by version and the binary lands there by rename, so its presence is
+  # the check (the host has no version flag).
+  if [ ! -L "$BIN/$name" ] && [ -x "$cached" ] \
+    && { [ "$BIN/$name" -ef "$cached" ] || cmp -s "$cached" "$BIN/$name"; }; then
+    log "pulumi-language-yaml v$YAML_VERSION already in $BIN"
+    return
+  fi
+  mkdir -p "$YAML_CACHE"
+  if command -v flock >/dev/null 2>&1; then
+    exec 8>"$YAML_CACHE/.lock"
+    flock 8
+  fi
+  if [ -x "$cached" ]; then
+    log "using the cached build $cached"
+  else
+    build_yaml_host
+  fi
+  place "$cached" "$name"
 }
 
 install_language_host() {
@@ -174,11 +249,11 @@ install_shim() {
   install -m 0755 "$src" "$BIN/pulumi-resource-pulumi-nodejs"
 }
 
-# The language host must answer: start it, wait for the port it prints, stop it.
+# A language host must answer: start it, wait for the port it prints, stop it.
 check_language_host() {
   local out pid port="" _
   out="$(mktemp)"
-  "$BIN/pulumi-language-nodejs" 127.0.0.1:1 </dev/null >"$out" 2>&1 &
+  "$1" 127.0.0.1:1 </dev/null >"$out" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do
     port="$(head -n1 "$out")"
@@ -189,9 +264,23 @@ check_language_host() {
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   case "$port" in
-    '' | *[!0-9]*) die "the language host did not start: $(cat "$out")" ;;
+    '' | *[!0-9]*) die "the language host $1 did not start: $(cat "$out")" ;;
   esac
   rm -f "$out"
+}
+
+# The native provider plugin: the engine finds `pulumi-resource-xen` on PATH and runs it. It runs the compiled
+# provider (dist/, `npm run build`), so one launcher serves every build.
+install_plugin() {
+  cat >"$BIN/pulumi-resource-xen" <<'LAUNCHER'
+#!/bin/sh
+# pulumi-resource-xen: the pulumi-xen native provider (written by scripts/install-toolchain.sh)
+root=$(cd "$(dirname "$0")/.." && pwd)
+main="$root/dist/provider/plugin/main.js"
+[ -f "$main" ] || { echo "pulumi-resource-xen: $main is missing: run npm run build" >&2; exit 1; }
+exec node "$main" "$@"
+LAUNCHER
+  chmod 0755 "$BIN/pulumi-resource-xen"
 }
 
 command -v node >/dev/null 2>&1 || die "node is required (Node >= 20)"
@@ -204,7 +293,10 @@ mkdir -p "$BIN"
 start=$(date +%s)
 install_cli
 install_language_host
+install_yaml_host
 install_shim
-check_language_host
-log "ready in $BIN ($("$BIN/pulumi" version), language host and dynamic-provider shim) after $(($(date +%s) - start))s"
+install_plugin
+check_language_host "$BIN/pulumi-language-nodejs"
+check_language_host "$BIN/pulumi-language-yaml"
+log "ready in $BIN ($("$BIN/pulumi" version), Node.js and YAML language hosts, dynamic-provider shim, pulumi-resource-xen) after $(($(date +%s) - start))s"
 log "use it with: . scripts/pulumi-env.sh   (local file backend in .state/, nothing reaches the network)"

@@ -21,6 +21,7 @@ step datamodel node -r ts-node/register/transpile-only scripts/gen-datamodel.ts 
 step records node -r ts-node/register/transpile-only scripts/gen-records.ts --check
 step facade node -r ts-node/register/transpile-only scripts/gen-facade.ts --check
 step change-table node -r ts-node/register/transpile-only scripts/gen-change-table.ts --check
+step schema node -r ts-node/register/transpile-only scripts/gen-schema.ts --check
 export PATH="$PWD/bin:$PATH"
 echo "== jest (unit, integration, e2e)"
 # --forceExit: a provider event watcher still winding down must not hold the run after the last test.

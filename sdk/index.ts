@@ -6,7 +6,16 @@
  */
 export { Pool, type PoolArgs, type PoolHaArgs } from "./pool";
 export { Host, type HostArgs } from "./host";
-export { Vm, type VmArgs, type VmDiskArgs, type VmNetworkArgs, type PowerState, type Size, type Duration } from "./vm";
+export {
+  Vm,
+  type VmArgs,
+  type VmDiskArgs,
+  type VmNetworkArgs,
+  type TimeoutsArgs,
+  type PowerState,
+  type Size,
+  type Duration,
+} from "./vm";
 export {
   getTemplate,
   getHost,

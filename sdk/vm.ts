@@ -8,6 +8,16 @@ export type Size = number | string;
 export type Duration = number | string;
 export type PowerState = "Running" | "Halted" | "Suspended" | "Paused";
 
+/** Deadlines per phase, each bounding the whole phase across every call and wait. */
+export interface TimeoutsArgs {
+  /** Deadline of a create (seconds or a string such as `"10m"`). */
+  create?: Duration;
+  /** Deadline of an update (seconds or a string such as `"10m"`). */
+  update?: Duration;
+  /** Deadline of a delete (seconds or a string such as `"10m"`). */
+  delete?: Duration;
+}
+
 export interface VmDiskArgs {
   /**
    * The disk's stable key (letters, digits, `.`, `_`, `-`), written on its VDI. Entries are matched by it, never by
@@ -23,6 +33,7 @@ export interface VmDiskArgs {
    * a running VM, by copy and swap on a halted one (the old VDI is destroyed only once the copy is attached).
    */
   sr?: pulumi.Input<string>;
+  /** The VDI's name_label; default `<VM name> <disk key>`. */
   nameLabel?: pulumi.Input<string>;
   /** When this entry is removed from `disks`, detach the disk and keep its VDI instead of destroying it. */
   keepOnRemove?: pulumi.Input<boolean>;
@@ -45,6 +56,7 @@ export interface VmArgs {
   template: pulumi.Input<string>;
   /** Default: the resource name. */
   nameLabel?: pulumi.Input<string>;
+  /** The VM's name_description; default empty. */
   description?: pulumi.Input<string>;
   /** vCPUs at start-up; changed live up to `maxVcpus`. */
   vcpus: pulumi.Input<number>;
@@ -54,14 +66,19 @@ export interface VmArgs {
   memory: pulumi.Input<Size>;
   /** Static memory maximum; default `memory`. Changing it on a running VM needs a restart (allowRestart). */
   maxMemory?: pulumi.Input<Size>;
+  /** The VM's disks, known by `name` (never by position); `disks[0]` is the template's boot disk. */
   disks?: pulumi.Input<pulumi.Input<VmDiskArgs>[]>;
+  /** The VM's NICs, known by `name` (default: their network). */
   networks?: pulumi.Input<pulumi.Input<VmNetworkArgs>[]>;
   /** Desired power state; default `Running`. */
   powerState?: pulumi.Input<PowerState>;
   /** Preferred host (name_label or UUID). A change migrates a running VM live; HA or maintenance moves are not drift. */
   affinityHost?: pulumi.Input<string>;
+  /** HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. */
   haRestartPriority?: pulumi.Input<"restart" | "best-effort" | "">;
+  /** XenAPI tags (a set: their order is not a change). */
   tags?: pulumi.Input<pulumi.Input<string>[]>;
+  /** other_config keys the program manages; keys it does not name are left alone and are not drift. */
   otherConfig?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** Allow one orchestrated restart (clean shutdown, change, start on the same host) when a change needs it. */
   allowRestart?: pulumi.Input<boolean>;
@@ -79,26 +96,32 @@ export interface VmArgs {
    * not reach dynamic providers); a task still running at the deadline is cancelled. Default 30 min create and
    * update, 15 min delete.
    */
-  timeouts?: pulumi.Input<{ create?: Duration; update?: Duration; delete?: Duration }>;
+  timeouts?: pulumi.Input<TimeoutsArgs>;
   /** Another pool's master URL; default: xen:url / XEN_URL. */
   url?: pulumi.Input<string>;
 }
 
 /** A virtual machine cloned from a template, kept at the desired shape with the least disruptive changes. */
 export class Vm extends pulumi.dynamic.Resource {
+  /** The VM's UUID (also the resource ID). */
   declare readonly uuid: pulumi.Output<string>;
   declare readonly nameLabel: pulumi.Output<string>;
   declare readonly powerState: pulumi.Output<PowerState>;
   /** UUID of the host the VM runs on ("" when not running). */
   declare readonly residentOn: pulumi.Output<string>;
+  /** The domain type the VM runs (or will run) as: `hvm`, `pv`, `pv_in_pvh`, `pvh`. */
   declare readonly domainType: pulumi.Output<string>;
+  /** The addresses the guest agent reports (empty without PV drivers or when not running). */
   declare readonly ipAddresses: pulumi.Output<string[]>;
+  /** Memory the running guest has now, in bytes (the balloon target may differ for a while). */
   declare readonly actualMemory: pulumi.Output<number>;
+  /** vCPUs the running guest has now. */
   declare readonly actualVcpus: pulumi.Output<number>;
   declare readonly memory: pulumi.Output<number>;
   declare readonly maxMemory: pulumi.Output<number>;
   declare readonly vcpus: pulumi.Output<number>;
   declare readonly maxVcpus: pulumi.Output<number>;
+  /** The UUIDs of the VM's disks (VDIs), in the order of `disks`. */
   declare readonly diskUuids: pulumi.Output<string[]>;
 
   constructor(name: string, args: VmArgs, opts?: pulumi.CustomResourceOptions) {

@@ -37,6 +37,8 @@ export interface VmState extends Omit<VmInputs, "disks" | "networks"> {
    * live migration (VM_LACKS_FEATURE / VM_MISSING_PV_DRIVERS), so those changes need a restart instead.
    */
   pvDrivers?: boolean;
+  /** Brought in by `pulumi import`: its template is recorded, never a reason to replace it. */
+  imported?: boolean;
 }
 
 export const DISRUPTION = ["none", "live", "power", "restart", "replace"] as const;
@@ -163,7 +165,8 @@ function planKnown(old: VmState, news: VmInputs): VmPlan {
   };
 
   // Identity: a different template, pool or adopted VM is a different machine.
-  if (differs("template")) {
+  // An imported VM was not cloned here: its template is history, recorded with the next change, never diffed.
+  if (old.imported !== true && differs("template")) {
     replaces.push("template");
     reasons.push(`template ${old.template} -> ${news.template}: a VM cannot change its template, so it is replaced`);
   }

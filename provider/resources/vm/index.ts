@@ -45,7 +45,11 @@ export const VM_OUTPUT_KEYS = [
   "diskUuids",
   "onlineResizable",
   "memoryStaticMin",
+  "imported",
 ] as const;
+
+/** The template recorded for an imported VM whose template is not known (xapi keeps no trace of it). */
+export const UNKNOWN_TEMPLATE = "(imported)";
 
 const DEFAULT_TIMEOUT_MS = { create: 30 * 60_000, update: 30 * 60_000, delete: 15 * 60_000 };
 /** After a phase failed: the few calls that record what exists get their own short budget. */
@@ -225,6 +229,9 @@ function asState(olds: Record<string, unknown>): VmState {
     networks: networks.map((n, i) => ({ ...n, name: n.name ?? keys[i]! })),
     tags: s.tags ?? [],
     otherConfig: s.otherConfig ?? {},
+    // The schema's defaults: a state without them (an import) has them as they would be.
+    allowRestart: s.allowRestart ?? false,
+    waitForIp: s.waitForIp ?? false,
     diskUuids: s.diskUuids ?? [],
     ipAddresses: s.ipAddresses ?? [],
   };
@@ -257,7 +264,11 @@ export function vmProvider(ctx: ProviderContext): Provider {
     },
 
     async diff(_id, olds, news) {
-      const plan = planVm(asState(olds), inputsOf<VmInputs>(news));
+      const old = asState(olds);
+      const inputs = inputsOf<VmInputs>(news);
+      // An imported VM was never tagged: taking on the key of its resource is not a change to it.
+      if (old.imported === true && old.ownershipKey === undefined) old.ownershipKey = inputs.ownershipKey;
+      const plan = planVm(old, inputs);
       if (plan.blocked) throw new ProviderError(plan.blocked, { path: `xen:Vm ${(news.nameLabel as string) ?? ""}` });
       for (const line of describePlan(String(news.nameLabel ?? olds.nameLabel), plan)) say(line);
       return {
@@ -308,6 +319,9 @@ export function vmProvider(ctx: ProviderContext): Provider {
     },
 
     async read(id, props) {
+      // `pulumi import` reads with no state at all: the VM is then described as it is, its template recorded
+      // (never a reason to replace it) and marked imported.
+      const importing = !props || Object.keys(props).filter((k) => k !== "__provider").length === 0;
       const olds = asState((props ?? {}) as Record<string, unknown>);
       // Refresh reads from the inventory cache (one get_all_records per class, then events), not per-VM calls.
       const inventory = await ctx.connections.inventoryFor(olds.url);
@@ -315,10 +329,14 @@ export function vmProvider(ctx: ProviderContext): Provider {
       if (!found) return {}; // deleted out of band: the engine drops it, the next `up` recreates it
       const client = ctx.connections.clientFor(olds.url);
       const outs = clean(await observe(cached(inventory, client), found.ref, olds, srFeaturesOf(client)));
+      if (importing) {
+        const recorded = map(found.record as unknown as Rec, "other_config").base_template_name;
+        Object.assign(outs, { template: recorded || UNKNOWN_TEMPLATE, imported: true });
+      }
       return readResult(id, outs, VM_OUTPUT_KEYS);
     },
 
-    async update(id, _olds, newsRaw) {
+    async update(id, olds, newsRaw) {
       const news = inputsOf<VmInputs>(newsRaw);
       const conn = ctx.connections;
       const client = conn.clientFor(news.url);
@@ -332,7 +350,8 @@ export function vmProvider(ctx: ProviderContext): Provider {
       } catch (e) {
         throw partialFailure(id, await recordedProps(conn, ref, news, id), newsRaw.__provider, e);
       }
-      return { outs };
+      // Bookkeeping the observation cannot see again.
+      return { outs: olds.imported === true ? { ...outs, imported: true } : outs };
     },
 
     async delete(id, props) {
