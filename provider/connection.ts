@@ -161,10 +161,10 @@ export class Connections {
   }
 
   /**
-   * The pool's inventory, reflecting what this process wrote; `othersToo`: also what others did before the call;
-   * `refresh: false`: as it stands (for facts a previous look already covered).
+   * The pool's inventory, reflecting what this process wrote (and, read when the process began, what earlier
+   * ones did); `refresh: false`: as it stands (for facts a previous look already covered).
    */
-  async inventoryFor(url?: string, opts: { othersToo?: boolean; refresh?: boolean } = {}): Promise<Inventory> {
+  async inventoryFor(url?: string, opts: { refresh?: boolean } = {}): Promise<Inventory> {
     const client = this.clientFor(url);
     let inventory = this.inventories.get(client);
     if (!inventory) {
@@ -174,7 +174,7 @@ export class Connections {
       return inventory;
     }
     const inv = await inventory;
-    if (opts.refresh !== false) await inv.refresh(opts);
+    if (opts.refresh !== false) await inv.refresh();
     return inv;
   }
 

@@ -58,6 +58,11 @@ export interface WatcherOptions {
   eventWaitSeconds?: number;
   /** Least time between two event.from calls, so a burst of changes comes back as one batch; default 25 ms. */
   minIntervalMs?: number;
+  /**
+   * While batches settle nothing anyone waits for (task progress, other clients' changes), the interval doubles
+   * up to this; the first batch that ends a waited-for task or passes a barrier brings it back. Default 250 ms.
+   */
+  maxIntervalMs?: number;
   /** How long an event.inject waits for other barriers to share it; default 5 ms. */
   injectGatherMs?: number;
   log?: (line: string) => void;
@@ -114,6 +119,10 @@ export class EventWatcher {
   private loop: Promise<void> | undefined;
   private started: Promise<void> | undefined;
   private lastPollAt = 0;
+  /** Task ends reported to waiters so far: tells whether a batch settled anything. */
+  private settled = 0;
+  /** Ends a nap early: a barrier should not wait out a long interval. */
+  private wakeNap: (() => void) | undefined;
   private closed = false;
   /** Completed primes of all consumers (a reset primes each again). */
   primes = 0;
@@ -240,6 +249,7 @@ export class EventWatcher {
       this.token >= target ||
       (await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => resolve(false), timeoutMs);
+        this.wakeNap?.();
         this.barriers.push({
           target,
           resolve: () => {
@@ -362,6 +372,8 @@ export class EventWatcher {
   private async run(): Promise<void> {
     const waitSeconds = this.opts.eventWaitSeconds ?? 30;
     const minIntervalMs = this.opts.minIntervalMs ?? 25;
+    const maxIntervalMs = Math.max(minIntervalMs, this.opts.maxIntervalMs ?? 250);
+    let intervalMs = minIntervalMs;
     let failures = 0;
     while (!this.closed) {
       await this.waitForInterest();
@@ -370,8 +382,8 @@ export class EventWatcher {
       const signal = this.pollAbort.signal;
       try {
         await this.catchUp(signal);
-        const gap = this.lastPollAt + minIntervalMs - Date.now();
-        if (gap > 0 && this.barriers.length === 0) await sleep(gap, signal);
+        const gap = this.lastPollAt + intervalMs - Date.now();
+        if (gap > 0 && this.barriers.length === 0) await this.nap(gap, signal);
         if (!this.hasInterest()) continue;
         this.lastPollAt = Date.now();
         const batch = await this.client.call<Record<string, unknown>>(
@@ -379,10 +391,14 @@ export class EventWatcher {
           [this.subscriptions(), this.token, xapiFloat(waitSeconds)],
           { signal },
         );
+        const settled = this.settled;
         await this.dispatch(batch ?? {}, signal);
+        const barriersBefore = this.barriers.length;
+        this.resolveBarriers();
+        const useful = this.settled > settled || this.barriers.length < barriersBefore;
+        intervalMs = useful ? minIntervalMs : Math.min(maxIntervalMs, intervalMs * 2);
         this.lastError = undefined;
         failures = 0;
-        this.resolveBarriers();
       } catch (e) {
         if (this.closed) break;
         if (signal.aborted && (isTransportError(e, "aborted") || !isXenApiError(e))) continue;
@@ -430,8 +446,20 @@ export class EventWatcher {
       }
       const snapshot = ev.snapshot as { status?: unknown } | undefined;
       if (!snapshot || !FINAL_STATUSES.has(snapshot.status)) continue;
-      if (listeners && listeners.size > 0) for (const l of [...listeners]) l({ kind: "snapshot", snapshot });
-      else this.unclaimed.set(ev.ref, { snapshot, at: now });
+      if (listeners && listeners.size > 0) {
+        this.settled++;
+        for (const l of [...listeners]) l({ kind: "snapshot", snapshot });
+      } else this.unclaimed.set(ev.ref, { snapshot, at: now });
+    }
+  }
+
+  /** Sleeps between polls; a new barrier ends the nap (a barrier should not wait out a long interval). */
+  private async nap(ms: number, signal: AbortSignal): Promise<void> {
+    const woken = new Promise<void>((resolve) => (this.wakeNap = resolve));
+    try {
+      await Promise.race([sleep(ms, signal), woken]);
+    } finally {
+      this.wakeNap = undefined;
     }
   }
 

@@ -294,8 +294,9 @@ export function vmProvider(ctx: ProviderContext): Provider {
           await xen.VM.add_to_other_config(ref, OWNER_KEY, owner);
         }
       }
-      // An unfinished create may have been left by another process: look with every change made so far.
-      const inventory = await conn.inventoryFor(news.url, { othersToo: true });
+      // An unfinished create is left by an earlier process (one `pulumi up` per stack at a time): this process's
+      // inventory was read from the pool after that one ended, so it shows the VM.
+      const inventory = await conn.inventoryFor(news.url);
       if (!ref) {
         ref = findUnfinishedCreate(inventory, owner);
         if (ref)
@@ -358,9 +359,9 @@ export function vmProvider(ctx: ProviderContext): Provider {
       const olds = asState(props as Record<string, unknown>);
       const conn = ctx.connections;
       const client = conn.clientFor(olds.url);
-      // Every change made before this call, by anyone (a failed update may have left the VM in any power state),
-      // is in the inventory once this resolves: one event.inject shared with every concurrent delete.
-      const inventory = await conn.inventoryFor(olds.url, { othersToo: true });
+      // The inventory holds what this process did (a failed update may have left the VM in any power state) and
+      // what earlier ones did; a shutdown of a VM someone halted meanwhile counts as done.
+      const inventory = await conn.inventoryFor(olds.url);
       const ref = inventory.byUuid("VM", id)?.ref;
       if (!ref) return;
       const deadline = phaseDeadline(olds, "delete", DEFAULT_TIMEOUT_MS);

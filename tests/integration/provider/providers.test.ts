@@ -52,8 +52,10 @@ describe("Vm provider against the simulator", () => {
     const second = await providers.Vm.create({ ...inputs, __provider: "stub" });
     expect(second.id).not.toBe(first.id);
     await providers.Vm.delete!(second.id, second.outs);
-    // A create interrupted after the clone was tagged (the tag still says "creating") is resumed, not duplicated.
+    // A create interrupted after the clone was tagged (the tag still says "creating") is resumed, not duplicated,
+    // by the next `pulumi up`: a new provider process, whose inventory is read from the pool as it is then.
     await xen.call("VM.add_to_other_config", [firstRef, "pulumi-xen.creating", vmInputs.ownershipKey]);
+    await closeClients();
     const resumed = await providers.Vm.create({ ...inputs, __provider: "stub" });
     expect(resumed.id).toBe(first.id);
     expect((await xen.getRecord("VM", firstRef)).other_config).not.toHaveProperty("pulumi-xen.creating");

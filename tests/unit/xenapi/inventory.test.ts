@@ -99,6 +99,12 @@ test("refresh() without a write since the last barrier costs no call; concurrent
   expect(inv.get("VM", "OpaqueRef:vm1")?.name_label).toBe("x");
   await inv.refresh();
   expect(s.fake.count("event.inject")).toBeLessThanOrEqual(2);
+  // othersToo: what someone else changed before the call is there too, for one inject.
+  const before = s.fake.count("event.inject");
+  s.fake.mod("OpaqueRef:vm2", { name_label: "changed-elsewhere" });
+  await inv.refresh({ othersToo: true });
+  expect(inv.get("VM", "OpaqueRef:vm2")?.name_label).toBe("changed-elsewhere");
+  expect(s.fake.count("event.inject")).toBe(before + 1);
 });
 
 test("EVENTS_LOST: the cache is rebuilt from get_all_records", async () => {
