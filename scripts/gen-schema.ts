@@ -23,11 +23,17 @@ const OUT = path.join(ROOT, "provider", "plugin", "schema.json");
 
 type Json = Record<string, unknown>;
 
-/** Doc comments of the interfaces and classes of the SDK: `Name.property` -> text, `Name` -> text. */
+/**
+ * Doc comments of the SDK's interfaces and classes and of the lookups' (`Name.property` -> text, `Name` -> text),
+ * and the lookups' property types (`Name.property` -> `string` | `number` | `boolean`).
+ */
+const propertyTypes = new Map<string, string>();
+const interfaceBases = new Map<string, string[]>();
+
 function sdkDocs(): Map<string, string> {
   const docs = new Map<string, string>();
-  for (const file of ["vm.ts", "pool.ts", "host.ts", "lookups.ts"]) {
-    const full = path.join(ROOT, "sdk", file);
+  for (const file of ["sdk/vm.ts", "sdk/pool.ts", "sdk/host.ts", "provider/lookups.ts"]) {
+    const full = path.join(ROOT, file);
     const src = ts.createSourceFile(full, fs.readFileSync(full, "utf8"), ts.ScriptTarget.ES2022, true);
     const docOf = (node: ts.Node): string | undefined => {
       const jsdoc = (node as { jsDoc?: ts.JSDoc[] }).jsDoc;
@@ -40,10 +46,17 @@ function sdkDocs(): Map<string, string> {
       if (!owner) return;
       const own = docOf(node);
       if (own) docs.set(owner, own);
+      if (ts.isInterfaceDeclaration(node))
+        interfaceBases.set(
+          owner,
+          (node.heritageClauses ?? []).flatMap((h) => h.types.map((t) => t.expression.getText())),
+        );
       for (const member of node.members) {
         if (!member.name || !ts.isIdentifier(member.name)) continue;
         const text = docOf(member);
         if (text) docs.set(`${owner}.${member.name.text}`, text);
+        if (ts.isPropertySignature(member) && member.type)
+          propertyTypes.set(`${owner}.${member.name.text}`, member.type.getText());
       }
     });
   }
@@ -191,6 +204,45 @@ const CONNECTION: Record<string, Json> = {
   timeout: { type: "string", description: "Per-call HTTP timeout, e.g. 30s; long operations run as tasks." },
 };
 
+/** The lookups, served by the native provider's Invoke: `function token -> [args interface, result interface]`. */
+export const FUNCTIONS: Record<string, [string, string]> = {
+  getTemplate: ["LookupArgs", "TemplateInfo"],
+  getHost: ["HostLookupArgs", "HostInfo"],
+  getNetwork: ["LookupArgs", "NetworkInfo"],
+  getSr: ["LookupArgs", "SrInfo"],
+};
+
+/** The properties of an interface of the lookups (its own and those it extends), as schema properties. */
+function interfaceProperties(ctx: Ctx, name: string): { properties: Record<string, Json>; required: string[] } {
+  const properties: Record<string, Json> = {};
+  const required: string[] = [];
+  for (const base of interfaceBases.get(name) ?? []) {
+    const inherited = interfaceProperties(ctx, base);
+    Object.assign(properties, inherited.properties);
+    required.push(...inherited.required);
+  }
+  for (const [key, type] of propertyTypes) {
+    const [owner, prop] = key.split(".") as [string, string];
+    if (owner !== name) continue;
+    const description = describe(ctx, [name], prop, name);
+    properties[prop] = { type: type === "number" ? "number" : type === "boolean" ? "boolean" : "string", description };
+    if (name.endsWith("Info")) required.push(prop);
+  }
+  return { properties, required: required.sort() };
+}
+
+function functions(ctx: Ctx): Record<string, Json> {
+  const out: Record<string, Json> = {};
+  for (const [fn, [args, result]] of Object.entries(FUNCTIONS)) {
+    out[token(fn)] = {
+      description: ctx.docs.get(result) ?? "",
+      inputs: { type: "object", ...interfaceProperties(ctx, args) },
+      outputs: { type: "object", ...interfaceProperties(ctx, result) },
+    };
+  }
+  return out;
+}
+
 export function buildSchema(): Json {
   const ctx: Ctx = { docs: sdkDocs(), types: {}, missing: [] };
   const resources: Record<string, Json> = {
@@ -198,6 +250,7 @@ export function buildSchema(): Json {
     [token("Host")]: resource(ctx, "Host", hostInputSchema, HOST_OUTPUT_KEYS),
     [token("Vm")]: resource(ctx, "Vm", vmInputSchema, VM_OUTPUT_KEYS),
   };
+  const fns = functions(ctx);
   if (ctx.missing.length > 0)
     throw new Error(`no description for: ${ctx.missing.join(", ")} (document them in sdk/*.ts)`);
   if (Object.keys(resources).sort().join() !== RESOURCES.map(token).sort().join())
@@ -214,6 +267,7 @@ export function buildSchema(): Json {
     provider: { description: "A connection to one pool.", inputProperties: CONNECTION },
     types,
     resources,
+    functions: fns,
     language: {
       nodejs: { packageName: "@pulumi-xen/xen", dependencies: { "@pulumi/pulumi": "^3.0.0" } },
       python: { packageName: "pulumi_xen" },

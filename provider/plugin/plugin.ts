@@ -8,10 +8,19 @@
  */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { ProviderContext, settingsFrom } from "../connection";
+import * as lookups from "../lookups";
 import { hostProvider } from "../resources/host";
 import { poolProvider } from "../resources/pool";
 import { vmProvider } from "../resources/vm";
-import { RESOURCES, resourceOfUrn, type ResourceName } from "./tokens";
+import { PACKAGE, RESOURCES, resourceOfUrn, type ResourceName } from "./tokens";
+
+/** The functions Invoke serves (`xen:index:getTemplate`...): the lookups the TypeScript SDK runs in the program. */
+const FUNCTIONS = {
+  getTemplate: lookups.getTemplate,
+  getHost: lookups.getHost,
+  getNetwork: lookups.getNetwork,
+  getSr: lookups.getSr,
+} as const;
 
 /** The engine's marker of a secret value in a struct (sdk/go/common/resource/sig). */
 export const SECRET_SIG = "4dabf18193072939515e22adb298388d";
@@ -129,6 +138,22 @@ export class XenPlugin {
 
   async delete(id: string, urn: string, props: Record<string, unknown>): Promise<void> {
     await this.provider(urn).delete!(id, props);
+  }
+
+  /** A lookup; a failure (nothing or several objects match) is a failure of the call, said with the name. */
+  async invoke(tok: string, args: Record<string, unknown>): Promise<{ outputs?: unknown; failures: CheckFailure[] }> {
+    const name = tok.startsWith(`${PACKAGE}:index:`) ? tok.slice(PACKAGE.length + 7) : "";
+    const fn = (FUNCTIONS as Record<string, (c: never, a: never) => Promise<unknown>>)[name];
+    if (!fn) throw new Error(`unknown function ${tok}: this provider serves ${Object.keys(FUNCTIONS).join(", ")}`);
+    const plain = reveal(args) as lookups.HostLookupArgs;
+    const client = this.context.connections.clientFor(plain.url);
+    try {
+      return { outputs: await fn(client as never, plain as never), failures: [] };
+    } catch (e) {
+      return {
+        failures: [{ property: plain.nameLabel !== undefined ? "nameLabel" : "uuid", reason: (e as Error).message }],
+      };
+    }
   }
 
   close(): Promise<void> {

@@ -186,7 +186,14 @@ export function resourceProviderService(plugin: XenPlugin, opts: { version: stri
         return new emptyproto.Empty();
       }),
     attach: (_call: unknown, callback: Callback<emptyproto.Empty>) => callback(null, new emptyproto.Empty()),
-    invoke: unimplemented("Invoke"),
+    invoke: (call: Call<provproto.InvokeRequest>, callback: Callback<provproto.InvokeResponse>) =>
+      answer(callback, async () => {
+        const result = await plugin.invoke(call.request.getTok(), toPlain(call.request.getArgs()));
+        const resp = new provproto.InvokeResponse();
+        if (result.outputs !== undefined) resp.setReturn(toStruct(result.outputs));
+        resp.setFailuresList(failuresOf(result.failures));
+        return resp;
+      }),
     call: unimplemented("Call"),
     construct: unimplemented("Construct"),
     parameterize: unimplemented("Parameterize"),

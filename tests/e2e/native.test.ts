@@ -51,6 +51,9 @@ test("a Pulumi YAML program: up, no-change preview, live update, refresh of drif
   const web = String(up.outputs["webUuid"]!.value);
   expect(await vm(web)).toMatchObject({ name_label: "yaml-web", power_state: "Running", memory_dynamic_max: GiB });
   expect((up.outputs["hosts"]!.value as string[]).length).toBe(2);
+  // The template was found by the provider's getTemplate function (Invoke).
+  const [tpl] = await xen.call<string[]>("VM.get_by_name_label", ["Debian Bookworm 12"]);
+  expect(up.outputs["templateUuid"]!.value).toBe((await xen.getRecord("VM", tpl!)).uuid);
 
   // The password is a secret in the state (encrypted), never in clear.
   const state = await env.exportState(stack);

@@ -167,6 +167,29 @@ test("Configure, then a VM's whole life: Check, Diff, Create, Read, Update, Read
   expect(gone.getId()).toBe("");
 });
 
+test("Invoke serves the lookups; one that matches nothing is a failure that names it", async () => {
+  const req = new provproto.InvokeRequest();
+  req.setTok("xen:index:getTemplate");
+  req.setArgs(struct({ nameLabel: "Debian Bookworm 12" }));
+  const res = await rpc<provproto.InvokeResponse>(client.invoke, req);
+  expect(res.getFailuresList()).toEqual([]);
+  expect(plain(res.getReturn())).toMatchObject({ nameLabel: "Debian Bookworm 12", uuid: expect.any(String) });
+  const host = new provproto.InvokeRequest();
+  host.setTok("xen:index:getHost");
+  host.setArgs(struct({ address: "127.42.0.1" }));
+  expect(plain((await rpc<provproto.InvokeResponse>(client.invoke, host)).getReturn())).toMatchObject({
+    address: "127.42.0.1",
+    enabled: true,
+  });
+  const none = new provproto.InvokeRequest();
+  none.setTok("xen:index:getNetwork");
+  none.setArgs(struct({ nameLabel: "no such network" }));
+  const failed = await rpc<provproto.InvokeResponse>(client.invoke, none);
+  expect(failed.getFailuresList().map((f) => [f.getProperty(), f.getReason()])).toEqual([
+    ["nameLabel", expect.stringContaining('nothing named "no such network"')],
+  ]);
+});
+
 test("an unknown resource type is an error that names what the provider serves", async () => {
   const check = new provproto.CheckRequest();
   check.setUrn("urn:pulumi:dev::proj::xen:index:Nope::x");
