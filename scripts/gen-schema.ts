@@ -263,6 +263,8 @@ export function buildSchema(): Json {
     description: "Xen-family pools (XenServer / XCP-ng): pools, hosts and VMs, kept at their declared shape.",
     keywords: ["pulumi", "xen", "xenserver", "xcp-ng", "category/infrastructure"],
     license: "Apache-2.0",
+    // The generated SDKs carry their own version and module files (sdk-gen/).
+    meta: { supportPack: true },
     config: { variables: CONNECTION },
     provider: { description: "A connection to one pool.", inputProperties: CONNECTION },
     types,
@@ -271,7 +273,7 @@ export function buildSchema(): Json {
     language: {
       nodejs: { packageName: "@pulumi-xen/xen", dependencies: { "@pulumi/pulumi": "^3.0.0" } },
       python: { packageName: "pulumi_xen" },
-      go: { importBasePath: "github.com/pulumi-xen/pulumi-xen/sdk/go/xen" },
+      go: { importBasePath: "github.com/pulumi-xen/pulumi-xen/sdk-gen/go/xen" },
       csharp: { rootNamespace: "PulumiXen", packageReferences: { Pulumi: "3.*" } },
     },
   };

@@ -22,6 +22,7 @@ step records node -r ts-node/register/transpile-only scripts/gen-records.ts --ch
 step facade node -r ts-node/register/transpile-only scripts/gen-facade.ts --check
 step change-table node -r ts-node/register/transpile-only scripts/gen-change-table.ts --check
 step schema node -r ts-node/register/transpile-only scripts/gen-schema.ts --check
+step sdks bash scripts/gen-sdks.sh --check
 export PATH="$PWD/bin:$PATH"
 echo "== jest (unit, integration, e2e)"
 # --forceExit: a provider event watcher still winding down must not hold the run after the last test.

@@ -1,0 +1,2 @@
+// Xen-family pools (XenServer / XCP-ng): pools, hosts and VMs, kept at their declared shape.
+package xen
