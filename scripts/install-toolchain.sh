@@ -241,6 +241,9 @@ install_language_host() {
       "$HOST_SRC/main.ts" || die "could not compile $HOST_SRC/main.ts"
   fi
   install -m 0755 "$HOST_SRC/pulumi-language-nodejs" "$BIN/pulumi-language-nodejs"
+  # The TypeScript code generator behind `pulumi import` (GenerateProgram); built now so the first import is quick.
+  with_progress "gen-program" bash "$ROOT/scripts/gen-program/build.sh" >/dev/null \
+    || log "warning: scripts/gen-program did not build; the language host will retry on the first pulumi import"
 }
 
 install_shim() {

@@ -19,7 +19,9 @@
  *  - GetRequiredPlugins/GetRequiredPackages answer "none" instead of scanning node_modules for
  *    packages that declare a resource plugin.
  *  - InstallDependencies does not run a package manager: dependencies are installed by `npm ci`.
- *  - Code generation, packing, linking and RunPlugin are not implemented (UNIMPLEMENTED).
+ *  - GenerateProgram (`pulumi import`, `pulumi convert`) runs scripts/gen-program, a Go tool around the
+ *    same TypeScript code generator the Go host calls (pkg/v3/codegen/nodejs), built on first use.
+ *  - Other code generation, packing, linking and RunPlugin are not implemented (UNIMPLEMENTED).
  *
  * Usage (as the CLI launches it): pulumi-language-nodejs [-flag=value ...] <engine-address>
  */
@@ -32,6 +34,7 @@ import type { Empty } from "google-protobuf/google/protobuf/empty_pb";
 import * as emptyPb from "google-protobuf/google/protobuf/empty_pb";
 import * as languageGrpc from "@pulumi/pulumi/proto/language_grpc_pb";
 import * as languagePb from "@pulumi/pulumi/proto/language_pb";
+import * as hclPb from "@pulumi/pulumi/proto/codegen/hcl_pb";
 import * as pluginPb from "@pulumi/pulumi/proto/plugin_pb";
 
 /** Exit code the Node.js run script uses after it has already shown the user a good error. */
@@ -224,6 +227,125 @@ function sdkVersion(): string {
   return (JSON.parse(fs.readFileSync(pkgJson, "utf8")) as { version: string }).version;
 }
 
+/** Where the sources of the PCL -> TypeScript tool are: this file runs from bin/language-host/ in the checkout. */
+const GEN_PROGRAM_SRC = path.resolve(__dirname, "..", "..", "scripts", "gen-program");
+
+interface ProcessResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion with `input` on its stdin, collecting its output. */
+function runCollect(command: string, args: readonly string[], input: string): Promise<ProcessResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
+    running.add(child.pid ?? -1);
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    child.stdout.on("data", (b: Buffer) => stdout.push(b));
+    child.stderr.on("data", (b: Buffer) => stderr.push(b));
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      running.delete(child.pid ?? -1);
+      resolve({
+        code,
+        signal,
+        stdout: Buffer.concat(stdout).toString("utf8"),
+        stderr: Buffer.concat(stderr).toString("utf8"),
+      });
+    });
+    child.stdin.on("error", () => undefined); // a tool that exits early is reported by its exit status
+    child.stdin.end(input);
+  });
+}
+
+function describeExit(r: ProcessResult): string {
+  const status = r.code !== null ? `exit status ${r.code}` : `signal ${r.signal ?? "unknown"}`;
+  return `${status}${r.stderr.trim() ? `: ${r.stderr.trim()}` : ""}`;
+}
+
+/**
+ * The gen-program binary: `PULUMI_XEN_GEN_PROGRAM` if set, else the cached build of scripts/gen-program
+ * (its build.sh compiles it when the sources changed, which takes seconds once the CLI is built).
+ */
+async function genProgramBinary(): Promise<string> {
+  const override = process.env["PULUMI_XEN_GEN_PROGRAM"];
+  if (override) return override;
+  const build = path.join(GEN_PROGRAM_SRC, "build.sh");
+  if (!fs.existsSync(build)) throw new Error(`cannot generate programs: ${build} is missing`);
+  const r = await runCollect("bash", [build], "");
+  if (r.code !== 0) throw new Error(`could not build ${GEN_PROGRAM_SRC} (${describeExit(r)})`);
+  return r.stdout.trim();
+}
+
+/** A `pulumirpc.codegen.Range` in protobuf's JSON mapping (int64 fields arrive as strings). */
+interface RangeJson {
+  filename?: string;
+  start?: { line?: string | number; column?: string | number; byte?: string | number };
+  end?: { line?: string | number; column?: string | number; byte?: string | number };
+}
+
+/** What scripts/gen-program writes: a GenerateProgramResponse in protobuf's JSON mapping, enums as numbers. */
+interface GenerateProgramJson {
+  source?: Record<string, string>;
+  diagnostics?: {
+    severity?: number;
+    summary?: string;
+    detail?: string;
+    subject?: RangeJson;
+    context?: RangeJson;
+  }[];
+}
+
+function toPos(p: RangeJson["start"]): hclPb.Pos {
+  return new hclPb.Pos()
+    .setLine(Number(p?.line ?? 0))
+    .setColumn(Number(p?.column ?? 0))
+    .setByte(Number(p?.byte ?? 0));
+}
+
+function toRange(r: RangeJson): hclPb.Range {
+  return new hclPb.Range()
+    .setFilename(r.filename ?? "")
+    .setStart(toPos(r.start))
+    .setEnd(toPos(r.end));
+}
+
+/** Converts the tool's JSON answer into the RPC response. */
+export function toGenerateProgramResponse(json: GenerateProgramJson): languagePb.GenerateProgramResponse {
+  const resp = new languagePb.GenerateProgramResponse();
+  for (const [name, base64] of Object.entries(json.source ?? {})) {
+    resp.getSourceMap().set(name, new Uint8Array(Buffer.from(base64, "base64")));
+  }
+  resp.setDiagnosticsList(
+    (json.diagnostics ?? []).map((d) => {
+      const diag = new hclPb.Diagnostic()
+        .setSeverity((d.severity ?? hclPb.DiagnosticSeverity.DIAG_INVALID) as hclPb.DiagnosticSeverity)
+        .setSummary(d.summary ?? "")
+        .setDetail(d.detail ?? "");
+      if (d.subject) diag.setSubject(toRange(d.subject));
+      if (d.context) diag.setContext(toRange(d.context));
+      return diag;
+    }),
+  );
+  return resp;
+}
+
+/** GenerateProgram: PCL (from `pulumi import`/`convert`) to TypeScript, by scripts/gen-program. */
+async function generateProgram(req: languagePb.GenerateProgramRequest): Promise<languagePb.GenerateProgramResponse> {
+  const request = {
+    source: Object.fromEntries(req.getSourceMap().entries()),
+    loaderTarget: req.getLoaderTarget(),
+    strict: req.getStrict(),
+  };
+  const tool = await genProgramBinary();
+  const r = await runCollect(tool, [], JSON.stringify(request));
+  if (r.code !== 0) throw new Error(`${tool} failed (${describeExit(r)})`);
+  return toGenerateProgramResponse(JSON.parse(r.stdout) as GenerateProgramJson);
+}
+
 function fail(callback: (err: grpc.ServiceError | null) => void, err: unknown, code = grpc.status.UNKNOWN): void {
   const message = err instanceof Error ? err.message : String(err);
   callback(Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() }));
@@ -274,6 +396,12 @@ export function createHandlers(flags: HostFlags): Partial<languageGrpc.ILanguage
         return;
       }
       runProgram(cmd).then(
+        (resp) => callback(null, resp),
+        (err: unknown) => fail(callback, err),
+      );
+    },
+    generateProgram(call, callback) {
+      generateProgram(call.request).then(
         (resp) => callback(null, resp),
         (err: unknown) => fail(callback, err),
       );
