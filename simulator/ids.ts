@@ -38,15 +38,29 @@ export class Ids {
   }
 
   uuid(): string {
-    const b = this.bytes(16);
-    b[6] = (b[6]! & 0x0f) | 0x40;
-    b[8] = (b[8]! & 0x3f) | 0x80;
-    const h = b.map((x) => x.toString(16).padStart(2, "0")).join("");
-    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+    return this.uuidText("");
   }
 
   ref(): string {
-    return `OpaqueRef:${this.uuid()}`;
+    return this.uuidText("OpaqueRef:");
+  }
+
+  /**
+   * `prefix` and a random (version 4) uuid, written into one buffer: the string is one flat copy, where
+   * concatenating pieces would leave V8 a tree of parts for every uuid and ref the store keeps.
+   */
+  private uuidText(prefix: string): string {
+    const b = this.bytes(16);
+    b[6] = (b[6]! & 0x0f) | 0x40;
+    b[8] = (b[8]! & 0x3f) | 0x80;
+    const out = Buffer.allocUnsafe(prefix.length + 36);
+    let at = out.write(prefix, "latin1");
+    b.forEach((x, i) => {
+      if (i === 4 || i === 6 || i === 8 || i === 10) out[at++] = DASH;
+      out[at++] = HEX[x >> 4]!;
+      out[at++] = HEX[x & 15]!;
+    });
+    return out.toString("latin1");
   }
 
   /** A locally administered unicast MAC, as xapi generates for VIFs. */
@@ -64,3 +78,6 @@ export class Ids {
 }
 
 export const NULL_REF = "OpaqueRef:NULL";
+
+const HEX = Buffer.from("0123456789abcdef", "latin1");
+const DASH = 0x2d;

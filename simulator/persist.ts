@@ -56,8 +56,18 @@ export class SqliteStore implements Persister {
       rec: string;
       hidden: string;
     }>;
+    // The same fields in the same order as the store's own objects: one object shape for all of them.
     for (const r of rows)
-      yield { ...r, rec: JSON.parse(r.rec) as Obj["rec"], hidden: JSON.parse(r.hidden) as Obj["hidden"] };
+      yield {
+        cls: r.cls,
+        ref: r.ref,
+        pool: r.pool,
+        gen: r.gen,
+        created: r.created,
+        rec: JSON.parse(r.rec) as Obj["rec"],
+        hidden: JSON.parse(r.hidden) as Obj["hidden"],
+        text: undefined,
+      };
   }
 
   count(): number {

@@ -203,8 +203,9 @@ export class SimulatorCore {
   }
 
   // ---- calls ---------------------------------------------------------------------------------------------
-  async call(method: string, params: unknown[], host: string): Promise<CallResult> {
-    return this.dispatcher.call(method, params, { host });
+  /** `json`: the answer goes into a JSON-RPC reply and may be JSON text already (see Conn.json). */
+  async call(method: string, params: unknown[], host: string, opts: { json?: boolean } = {}): Promise<CallResult> {
+    return this.dispatcher.call(method, params, { host, ...opts });
   }
 
   record(entry: {

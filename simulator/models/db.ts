@@ -1,8 +1,18 @@
 import { fail } from "../errors";
 import { NULL_REF } from "../ids";
+import { compactField, compactHidden, compactRecord, compactValue, fieldRule, intern } from "./compact";
 import { CLASSES, RELATIONS } from "./schema";
 
 export type Rec = Record<string, unknown>;
+
+/**
+ * A record's JSON text, built on its first read by models/wire.ts: `segments` concatenated are
+ * JSON.stringify(rec), `bytes` is their UTF-8 length.
+ */
+export interface RecordText {
+  readonly segments: readonly string[];
+  readonly bytes: number;
+}
 
 /** One stored object. `pool` partitions the store: each pool master sees only its own pool's objects. */
 export interface Obj {
@@ -12,8 +22,13 @@ export interface Obj {
   gen: number;
   created: number;
   rec: Rec;
-  /** simulator-only state that XenAPI does not expose (e.g. whether the guest has PV drivers) */
+  /**
+   * simulator-only state that XenAPI does not expose (e.g. whether the guest has PV drivers); one shared frozen
+   * empty map for objects without any (setHidden replaces it)
+   */
   hidden: Rec;
+  /** the record's JSON text while the record is unchanged: every change to `rec` drops it */
+  text?: RecordText | undefined;
 }
 
 export interface Tombstone {
@@ -32,13 +47,15 @@ export interface Persister {
 /**
  * The object store. Mutations run in a transaction: the first touch of an object journals a copy, a throw
  * rolls every touched object back, and commit persists the touched set at once, so a call is all or nothing.
+ * Values are stored compacted (models/compact.ts): strings shared, maps and sets frozen and shared by content.
  */
 export class Db {
   readonly objects = new Map<string, Obj>();
   private readonly byClass = new Map<string, Set<string>>();
   /** pool -> class -> refs, so that a pool's objects are found without scanning the others' */
   private readonly byPool = new Map<string, Map<string, Set<string>>>();
-  private readonly byUuid = new Map<string, string>();
+  /** class -> uuid -> ref */
+  private readonly byUuid = new Map<string, Map<string, string>>();
   gen = 0;
   tombstones: Tombstone[] = [];
   persister: Persister | undefined;
@@ -47,10 +64,19 @@ export class Db {
   private journal: Map<string, Obj | null> | null = null;
   private journalGen = 0;
   private journalTomb = 0;
+  /**
+   * Sets grown in place in this transaction: a set is copied on its first change in a transaction (readers and
+   * the journal may hold the old one), then grows in the copy (a pool's SR gains thousands of VDIs in one seed);
+   * frozen when the transaction ends.
+   */
+  private readonly growing = new Set<unknown[]>();
   private waiters = new Set<() => void>();
 
   constructor() {
-    for (const c of Object.keys(CLASSES)) this.byClass.set(c, new Set());
+    for (const c of Object.keys(CLASSES)) {
+      this.byClass.set(c, new Set());
+      this.byUuid.set(c, new Map());
+    }
   }
 
   // ---- transactions -------------------------------------------------------------------------------------
@@ -75,6 +101,10 @@ export class Db {
       throw e;
     } finally {
       this.journal = null;
+      if (this.growing.size > 0) {
+        for (const a of this.growing) Object.freeze(a);
+        this.growing.clear();
+      }
     }
   }
 
@@ -113,8 +143,7 @@ export class Db {
     if (!this.journal) throw new Error("mutation outside a transaction");
     if (!this.journal.has(ref)) {
       const o = this.objects.get(ref);
-      // Shallow copies suffice: nested values are never mutated in place, only replaced.
-      this.journal.set(ref, o ? { ...o, rec: { ...o.rec }, hidden: { ...o.hidden } } : null);
+      this.journal.set(ref, o ? journalCopy(o) : null);
     }
   }
 
@@ -148,18 +177,23 @@ export class Db {
     this.byClass.get(o.cls)!.add(o.ref);
     this.poolSet(o.pool, o.cls).add(o.ref);
     const uuid = o.rec.uuid;
-    if (typeof uuid === "string" && uuid) this.byUuid.set(`${o.cls}/${uuid}`, o.ref);
+    if (typeof uuid === "string" && uuid) this.byUuid.get(o.cls)!.set(uuid, o.ref);
   }
 
   private unindex(o: Obj): void {
     this.byClass.get(o.cls)!.delete(o.ref);
     this.byPool.get(o.pool)?.get(o.cls)?.delete(o.ref);
     const uuid = o.rec.uuid;
-    if (typeof uuid === "string") this.byUuid.delete(`${o.cls}/${uuid}`);
+    if (typeof uuid === "string") this.byUuid.get(o.cls)!.delete(uuid);
   }
 
-  /** Loads a stored object as is (start-up from disk); no journal, no relation upkeep. */
+  /** Loads a stored object (start-up from disk); no journal, no relation upkeep. */
   load(o: Obj): void {
+    // Read back, each row has its own copy of these few texts.
+    o.cls = intern(o.cls);
+    o.pool = intern(o.pool);
+    compactRecord(o.cls, o.rec);
+    o.hidden = compactHidden(o.hidden);
     this.objects.set(o.ref, o);
     this.index(o);
     if (o.gen > this.gen) this.gen = o.gen;
@@ -169,7 +203,7 @@ export class Db {
     this.objects.clear();
     for (const s of this.byClass.values()) s.clear();
     this.byPool.clear();
-    this.byUuid.clear();
+    for (const m of this.byUuid.values()) m.clear();
     this.tombstones = [];
   }
 
@@ -210,8 +244,14 @@ export class Db {
     return this.refs(cls, pool).map((r) => [r, this.objects.get(r)!.rec]);
   }
 
+  /** The stored objects of a class (read-only by convention, as records are). */
+  objs(cls: string, pool?: string): Obj[] {
+    const s = pool === undefined ? this.byClass.get(cls) : this.byPool.get(pool)?.get(cls);
+    return s ? Array.from(s, (r) => this.objects.get(r)!) : [];
+  }
+
   byUuidRef(cls: string, uuid: string, pool?: string): string {
-    const ref = this.byUuid.get(`${cls}/${uuid}`);
+    const ref = this.byUuid.get(cls)?.get(uuid);
     if (!ref || (pool !== undefined && this.objects.get(ref)!.pool !== pool)) throw fail("UUID_INVALID", cls, uuid);
     return ref;
   }
@@ -221,9 +261,21 @@ export class Db {
   }
 
   // ---- writes -------------------------------------------------------------------------------------------
+  /** Stores a new object. The store owns `rec` and `hidden` from now on (their values are compacted in place). */
   create(cls: string, pool: string, ref: string, rec: Rec, hidden: Rec = {}): string {
+    pool = intern(pool);
     this.touch(ref);
-    const o: Obj = { cls, ref, pool, gen: ++this.gen, created: this.gen, rec, hidden };
+    compactRecord(cls, rec);
+    const o: Obj = {
+      cls,
+      ref,
+      pool,
+      gen: ++this.gen,
+      created: this.gen,
+      rec,
+      hidden: compactHidden(hidden),
+      text: undefined,
+    };
     this.objects.set(ref, o);
     this.index(o);
     for (const r of RELATIONS) {
@@ -239,11 +291,12 @@ export class Db {
     const o = this.objects.get(ref);
     if (!o) throw new Error(`no object ${ref}`);
     const old = o.rec[field];
+    value = compactField(o.cls, field, value);
     this.touch(ref);
     if (field === "uuid") this.unindex(o);
     o.rec[field] = value;
     if (field === "uuid") this.index(o);
-    o.gen = ++this.gen;
+    this.changed(o);
     for (const r of RELATIONS) {
       if (r.child !== o.cls || r.field !== field || old === value) continue;
       if (typeof old === "string" && this.has(old, r.parent)) this.removeFromSet(old, r.set, ref);
@@ -256,14 +309,27 @@ export class Db {
     for (const [k, v] of Object.entries(patch)) this.set(ref, k, v);
   }
 
-  /** Marks an object modified without changing it (event.inject). */
+  /**
+   * Sets a field in memory only: no journal, no persistence, no event (a session's last_active, which every
+   * call touches: a read must not cost a durable write).
+   */
+  setVolatile(ref: string, field: string, value: unknown): void {
+    const o = this.objects.get(ref);
+    if (!o) return;
+    o.rec[field] = compactField(o.cls, field, value);
+    o.text = undefined;
+  }
+
+  /** Sets simulator-only state (not part of the record, so no event). */
   setHidden(ref: string, key: string, value: unknown): void {
     const o = this.objects.get(ref);
     if (!o) return;
     this.touch(ref);
-    o.hidden[key] = value;
+    if (Object.isFrozen(o.hidden)) o.hidden = { ...o.hidden };
+    o.hidden[key] = compactValue(undefined, value);
   }
 
+  /** Marks an object modified without changing it (event.inject). */
   bump(ref: string): void {
     const o = this.objects.get(ref);
     if (!o) return;
@@ -271,12 +337,18 @@ export class Db {
     o.gen = ++this.gen;
   }
 
+  /** After a change to `o.rec`: a new generation for event.from, and the cached JSON text is stale. */
+  private changed(o: Obj): void {
+    o.gen = ++this.gen;
+    o.text = undefined;
+  }
+
   setPool(ref: string, pool: string): void {
     const o = this.objects.get(ref);
     if (!o) return;
     this.touch(ref);
     this.unindex(o);
-    o.pool = pool;
+    o.pool = intern(pool);
     this.index(o);
     o.gen = ++this.gen;
   }
@@ -286,12 +358,13 @@ export class Db {
     const cur = (o.rec[field] as string[] | undefined) ?? [];
     if (cur.includes(item)) return;
     this.touch(ref);
-    // Copy on the first change in this transaction (readers and the journal may hold the old array); later
-    // changes in the same transaction append to the private copy.
-    const before = this.journal!.get(ref);
-    if (before === null || (before && before.rec[field] !== cur)) cur.push(item);
-    else o.rec[field] = [...cur, item];
-    o.gen = ++this.gen;
+    if (this.growing.has(cur)) cur.push(item);
+    else {
+      const next = [...cur, item];
+      this.growing.add(next);
+      o.rec[field] = next;
+    }
+    this.changed(o);
   }
 
   private removeFromSet(ref: string, field: string, item: string): void {
@@ -299,8 +372,11 @@ export class Db {
     const cur = (o.rec[field] as string[] | undefined) ?? [];
     if (!cur.includes(item)) return;
     this.touch(ref);
-    o.rec[field] = cur.filter((x) => x !== item);
-    o.gen = ++this.gen;
+    o.rec[field] = compactValue(
+      fieldRule(o.cls, field).type,
+      cur.filter((x) => x !== item),
+    );
+    this.changed(o);
   }
 
   destroy(ref: string): void {
@@ -316,4 +392,12 @@ export class Db {
     this.objects.delete(ref);
     this.tombstones.push({ cls: o.cls, ref, pool: o.pool, gen: ++this.gen, created: o.created });
   }
+}
+
+/**
+ * What a rollback restores. Shallow copies suffice: nested values are replaced, never written into (a frozen
+ * hidden map is replaced too, by setHidden).
+ */
+function journalCopy(o: Obj): Obj {
+  return { ...o, rec: { ...o.rec }, hidden: Object.isFrozen(o.hidden) ? o.hidden : { ...o.hidden } };
 }

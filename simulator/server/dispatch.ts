@@ -10,6 +10,11 @@ export type CallResult = { ok: true; value: unknown } | { ok: false; error: XenA
 /** Where a call came in: the host whose address answered. */
 export interface Conn {
   host: string;
+  /**
+   * The answer goes into a JSON-RPC reply: a method with a JSON form (MethodDef.json) answers JsonText. Other
+   * callers (XML-RPC, in-process) get plain values.
+   */
+  json?: boolean;
 }
 
 function rank(r: Role): number {
@@ -67,7 +72,7 @@ export class Dispatcher {
     if (!isAsync) {
       this.authorize(def, ctx, rawArgs);
       const args = this.coerce(def, ctx, rawArgs);
-      return this.exec(def, ctx, args);
+      return this.exec(def, ctx, args, conn.json === true);
     }
     const task = e.tx(() => e.createTask(ctx, method));
     const tctx: Ctx = { ...ctx, task };
@@ -78,7 +83,8 @@ export class Dispatcher {
           this.authorize(def, tctx, rawArgs);
           const args = this.coerce(def, tctx, rawArgs);
           if (e.innerFault) await e.innerFault(name);
-          const value = await this.exec(def, tctx, args);
+          // A task's result is stored in the task record: a plain value.
+          const value = await this.exec(def, tctx, args, false);
           result = { ok: true, value, type: def.result.split(" ")[0] ?? "" };
         } catch (err) {
           result = { ok: false, error: toXenApiError(err) };
@@ -93,9 +99,10 @@ export class Dispatcher {
     return task;
   }
 
-  private async exec(def: MethodDef, ctx: Ctx, args: unknown[]): Promise<unknown> {
+  private async exec(def: MethodDef, ctx: Ctx, args: unknown[], json: boolean): Promise<unknown> {
     if (def.long) return await def.run(this.e, ctx, args);
-    return this.e.tx(() => def.run(this.e, ctx, args));
+    const asJson = json ? def.json : undefined;
+    return this.e.tx(() => (asJson ? asJson(this.e, ctx, args) : def.run(this.e, ctx, args)));
   }
 
   private authorize(def: MethodDef, ctx: Ctx, args: unknown[]): void {

@@ -4,22 +4,13 @@ import { AddressInfo } from "node:net";
 import { XenApiError } from "../errors";
 import { authenticate, checkSession } from "../models/methods/session";
 import { CFS, Cf, rrdUpdates as readRrd, rrdUpdatesJson, rrdUpdatesXml } from "../models/rrd";
+import { JsonText } from "../models/wire";
 import { FaultSpec, SimulatorCore } from "../sim";
+import { Envelope, Malformed, encodeError, encodeResult, parseEnvelope } from "./jsonrpc";
 import { XmlMalformed, encodeMethodResponse, parseMethodCall, resultType } from "./xmlrpc";
 
 /** Requests above this size are refused (HTTP 413) before parsing. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
-/** Deeper JSON is malformed for XenAPI (no datamodel type nests this far). */
-export const MAX_DEPTH = 64;
-
-class Malformed extends Error {}
-
-function depth(v: unknown, d = 0): number {
-  if (d > MAX_DEPTH) return d;
-  if (Array.isArray(v)) return v.reduce<number>((m, x) => Math.max(m, depth(x, d + 1)), d + 1);
-  if (v && typeof v === "object") return Object.values(v).reduce<number>((m, x) => Math.max(m, depth(x, d + 1)), d + 1);
-  return d;
-}
 
 function readBody(req: http.IncomingMessage, limit: number): Promise<string | null> {
   return new Promise((resolve, reject) => {
@@ -36,7 +27,7 @@ function readBody(req: http.IncomingMessage, limit: number): Promise<string | nu
   });
 }
 
-function send(res: http.ServerResponse, status: number, body: string, type = "application/json"): void {
+function send(res: http.ServerResponse, status: number, body: string | Buffer, type = "application/json"): void {
   res.writeHead(status, {
     "Content-Type": type,
     "Access-Control-Allow-Origin": "*",
@@ -45,56 +36,53 @@ function send(res: http.ServerResponse, status: number, body: string, type = "ap
   res.end(body);
 }
 
+/**
+ * A larger reply goes out through two reused buffers of this size (one on its way to the socket while the next
+ * fills), so that it never holds a copy of itself.
+ */
+const REPLY_CHUNK_BYTES = 1024 * 1024;
+
+/** Sends JSON text that is already serialized (record getters, see models/wire.ts). */
+async function sendText(res: http.ServerResponse, text: JsonText): Promise<void> {
+  if (text.bytes <= REPLY_CHUNK_BYTES) {
+    const body = Buffer.allocUnsafe(text.bytes);
+    text.writeTo(body);
+    return send(res, 200, body);
+  }
+  res.writeHead(200, {
+    "Content-Type": "application/json",
+    "Access-Control-Allow-Origin": "*",
+    "Content-Length": text.bytes,
+  });
+  let previous: Promise<boolean> | undefined;
+  for (const piece of text.chunks([Buffer.allocUnsafe(REPLY_CHUNK_BYTES), Buffer.allocUnsafe(REPLY_CHUNK_BYTES)])) {
+    const sent = written(res, piece);
+    // The next piece refills the previous one's buffer: that one must be out first.
+    if (previous && !(await previous)) return;
+    previous = sent;
+  }
+  if (previous && !(await previous)) return;
+  res.end();
+}
+
+/** Resolves once `chunk` has gone to the socket (true), or the connection closed first (false). */
+function written(res: http.ServerResponse, chunk: Buffer): Promise<boolean> {
+  return new Promise((resolve) => {
+    const gone = () => resolve(false);
+    res.once("close", gone);
+    res.write(chunk, (err) => {
+      res.off("close", gone);
+      resolve(!err);
+    });
+  });
+}
+
 function malformed(res: http.ServerResponse, what: string): void {
   send(
     res,
     500,
     `<html><body><h1>HTTP 500 internal server error</h1>Jsonrpc.Malformed_method_request(${what})</body></html>`,
     "text/html",
-  );
-}
-
-export interface Envelope {
-  v2: boolean;
-  id: string | number;
-  method: string;
-  params: unknown[];
-}
-
-/** JSON-RPC 1.0/2.0 request validation (XENAPI.md §1.2); throws Malformed for HTTP 500 cases. */
-export function parseEnvelope(body: string): Envelope {
-  let req: unknown;
-  try {
-    req = JSON.parse(body);
-  } catch {
-    throw new Malformed("invalid JSON");
-  }
-  if (typeof req !== "object" || req === null || Array.isArray(req)) throw new Malformed("not an object");
-  if (depth(req) > MAX_DEPTH) throw new Malformed("nesting too deep");
-  const r = req as Record<string, unknown>;
-  if (r.jsonrpc !== undefined && r.jsonrpc !== "2.0" && r.jsonrpc !== "1.0") throw new Malformed("bad jsonrpc version");
-  if (typeof r.method !== "string" || !r.method) throw new Malformed("missing method");
-  if (!("id" in r) || r.id === null || (typeof r.id !== "string" && typeof r.id !== "number"))
-    throw new Malformed("missing id");
-  let params: unknown[];
-  if (r.params === undefined) params = [];
-  else if (Array.isArray(r.params)) params = r.params;
-  else if (typeof r.params === "object" && r.params !== null) params = [r.params];
-  else throw new Malformed("params must be an array");
-  return { v2: r.jsonrpc === "2.0", id: r.id, method: r.method, params };
-}
-
-export function encodeResult(env: Pick<Envelope, "v2" | "id">, value: unknown): string {
-  return JSON.stringify(
-    env.v2 ? { jsonrpc: "2.0", result: value, id: env.id } : { result: value, error: null, id: env.id },
-  );
-}
-
-export function encodeError(env: Pick<Envelope, "v2" | "id">, err: XenApiError): string {
-  return JSON.stringify(
-    env.v2
-      ? { jsonrpc: "2.0", error: { code: 1, message: err.code, data: err.params }, id: env.id }
-      : { result: null, error: err.toArray(), id: env.id },
   );
 }
 
@@ -246,9 +234,11 @@ async function handle(
   const result =
     action.kind === "error"
       ? { ok: false as const, error: action.error }
-      : await core.call(env.method, env.params, host);
+      : await core.call(env.method, env.params, host, { json: true });
   core.record({ host: address, method: env.method, params: env.params, ms: Date.now() - started, result });
-  send(res, 200, result.ok ? encodeResult(env, result.value) : encodeError(env, result.error));
+  const reply = result.ok ? encodeResult(env, result.value) : encodeError(env, result.error);
+  if (reply instanceof JsonText) return sendText(res, reply);
+  send(res, 200, reply);
 }
 
 async function xmlrpc(

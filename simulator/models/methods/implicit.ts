@@ -2,14 +2,16 @@ import { fail } from "../../errors";
 import { MESSAGES, OTHER_GETTERS } from "../../../xenapi-model/messages";
 import { Ctx, Engine } from "../engine";
 import { CLASSES, ClassDef, ENUMS, EnumName } from "../schema";
+import { JsonText } from "../wire";
 import { MethodDef, Registry, p } from "./registry";
 import { parseWhere } from "./where";
 
 /**
- * A record as it goes on the wire. A shallow copy is a consistent snapshot: the store never mutates nested
- * values in place (every change assigns a new array/map to the field).
+ * A record as an in-process caller gets it. A shallow copy is a consistent snapshot, and the caller's own: the
+ * store never writes into a nested value (every change assigns a new one), and the nested values it holds are
+ * frozen.
  */
-export function wireRecord(e: Engine, cls: string, ref: string, pool: string): Record<string, unknown> {
+export function recordCopy(e: Engine, cls: string, ref: string, pool: string): Record<string, unknown> {
   return { ...e.db.get(cls, ref, pool) };
 }
 
@@ -86,7 +88,8 @@ function registerClass(reg: Registry, c: ClassDef): void {
     params: p(self),
     result: `${C} record`,
     implicit: true,
-    run: (e, ctx, [r]) => wireRecord(e, C, r as string, ctx.pool),
+    run: (e, ctx, [r]) => recordCopy(e, C, r as string, ctx.pool),
+    json: (e, ctx, [r]) => JsonText.record(e.db.obj(C, r as string, ctx.pool)),
   });
   reg.add({
     name: `${C}.get_all`,
@@ -100,6 +103,7 @@ function registerClass(reg: Registry, c: ClassDef): void {
     params: [],
     implicit: true,
     run: (e, ctx) => Object.fromEntries(e.db.all(C, ctx.pool).map(([r, rec]) => [r, { ...rec }])),
+    json: (e, ctx) => JsonText.records(e.db.objs(C, ctx.pool)),
   });
   reg.add({
     name: `${C}.get_all_records_where`,
@@ -113,6 +117,10 @@ function registerClass(reg: Registry, c: ClassDef): void {
           .filter(([r, rec]) => f(rec, r))
           .map(([r, rec]) => [r, { ...rec }]),
       );
+    },
+    json: (e, ctx, [expr]) => {
+      const f = parseWhere(expr as string);
+      return JsonText.records(e.db.objs(C, ctx.pool).filter((o) => f(o.rec, o.ref)));
     },
   });
   reg.add({

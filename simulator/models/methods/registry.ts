@@ -7,6 +7,7 @@ import {
 } from "../../../xenapi-model/messages";
 import { Ctx, Engine, Role } from "../engine";
 import { simType } from "../schema";
+import type { JsonText } from "../wire";
 
 /** Parameter type: string | int | float | bool | datetime | map | any | ref:<Class>[?] | set:<elem> | enum:<name> | record:<Class>. */
 export interface ParamSpec {
@@ -34,6 +35,11 @@ export interface MethodDef {
    * return a promise (lifecycle operations with simulated time) open their own transactions.
    */
   run(e: Engine, ctx: Ctx, args: unknown[]): unknown;
+  /**
+   * The same answer as `run`, already JSON, for a JSON-RPC reply: record getters answer from each record's
+   * cached text instead of copying the records for the reply to serialize them again. Synchronous.
+   */
+  json?: (e: Engine, ctx: Ctx, args: unknown[]) => JsonText;
   /** a per-call permission when it depends on the arguments (map keys with their own roles) */
   permission?(args: unknown[]): { name: string; role: Role } | undefined;
   implicit?: boolean;

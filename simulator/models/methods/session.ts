@@ -78,7 +78,7 @@ export function checkSession(e: Engine, ref: unknown, pool: string): { role: Rol
   }
   // Not journalled: a read must not cost a durable write.
   o.hidden.lastActive = now;
-  o.rec.last_active = e.now();
+  e.db.setVolatile(ref, "last_active", e.now());
   return { role: (o.hidden.role as Role) ?? "read-only", user: o.rec.auth_user_name as string };
 }
 

@@ -103,6 +103,8 @@ describe("Vm provider against the simulator", () => {
     const ref = await xen.getByUuid("VM", id);
     await xen.callAsync("VM.hard_shutdown", [ref]);
     await xen.callAsync("VM.destroy", [ref]);
+    // The refresh that finds it gone is the next `pulumi refresh`: a new provider process, a fresh inventory.
+    await closeClients();
     expect(await providers.Vm.read!(id, outs)).toEqual({});
     await expect(providers.Vm.delete!(id, outs)).resolves.toBeUndefined();
   });
