@@ -22,9 +22,6 @@ set -euo pipefail
 SDK_VERSION="3.248.0" # github.com/pulumi/pulumi/sdk/v3 the Go SDK is compiled against; keep it equal to the CLI
 GO_MIN_VERSION="1.25.11" # the highest `go` directive of the tool modules (pkg/v3 v3.248.0's)
 LANGS=(python go dotnet)
-# The CLI's compile flags (scripts/install-toolchain.sh): what it compiled is then reused from Go's build cache.
-BUILD_TAGS=osusergo,grpcnotrace
-BUILD_FLAGS=(-trimpath -tags "$BUILD_TAGS")
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -33,68 +30,10 @@ SCHEMA="provider/plugin/schema.json"
 OUT="sdk-gen"
 CACHE="${PULUMI_XEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pulumi-xen}/gen-sdks"
 
-log() { printf '[gen-sdks] %s\n' "$*" >&2; }
-die() {
-  printf '[gen-sdks] error: %s\n' "$*" >&2
-  exit 1
-}
-
-# Runs "$@" while printing a line every 15 s, so a long step is visibly alive in CI logs.
-with_progress() {
-  local label=$1
-  shift
-  local start rc=0
-  start=$(date +%s)
-  # The sleep holds none of our descriptors: killing the loop must not leave it keeping a caller's pipe open.
-  (while sleep 15 >/dev/null 2>&1; do log "$label: still running ($(($(date +%s) - start))s)"; done) &
-  local ticker=$!
-  "$@" </dev/null || rc=$?
-  kill "$ticker" 2>/dev/null || true
-  wait "$ticker" 2>/dev/null || true
-  log "$label: done in $(($(date +%s) - start))s"
-  return "$rc"
-}
-
-version_ge() { # a >= b for dotted versions
-  [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1)" = "$2" ]
-}
-
-require_go() {
-  command -v go >/dev/null 2>&1 || die "Go (>= $GO_MIN_VERSION) is required to build the SDK generators"
-  local gover
-  gover="$(go env GOVERSION 2>/dev/null | sed 's/^go//')"
-  if ! version_ge "$gover" "$GO_MIN_VERSION"; then
-    version_ge "$gover" "1.21" || die "Go $gover is too old: need >= $GO_MIN_VERSION (or >= 1.21, which can fetch it)"
-    log "Go $gover < $GO_MIN_VERSION: letting Go fetch the toolchain it needs from the module proxy"
-    export GOTOOLCHAIN=auto
-  fi
-}
-
-# tool_path NAME DIR: the cached binary for the tool module in DIR, keyed by its sources and the Go version.
-tool_path() {
-  local key
-  key="$( (
-    go env GOVERSION
-    cd "$2" && find . -maxdepth 1 -type f -print0 | sort -z | xargs -0 sha256sum
-  ) | sha256sum | cut -c1-16)"
-  printf '%s/%s-%s' "$CACHE" "$1" "$key"
-}
-
-# build_tool NAME DIR: builds the tool module in DIR unless its cached binary exists; prints the binary's path.
-build_tool() {
-  local name=$1 dir=$2 bin
-  bin="$(tool_path "$name" "$dir")"
-  if [ -x "$bin" ]; then
-    log "using the cached $name ($bin)"
-  else
-    # -mod=readonly: the committed go.sum decides every dependency.
-    with_progress "compiling $name (pulumi codegen from the Go module proxy; slow only the first time)" \
-      env GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=readonly" go build -C "$dir" "${BUILD_FLAGS[@]}" -o "$bin.tmp" . >&2 \
-      || die "go build of $dir failed; see the output above"
-    mv -f "$bin.tmp" "$bin"
-  fi
-  printf '%s\n' "$bin"
-}
+# shellcheck disable=SC2034 # read by lib/common.sh
+LOG_TAG=gen-sdks
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$ROOT/scripts/lib/common.sh"
 
 # generate DIR: writes DIR/{python,go,dotnet}.
 generate() {
@@ -151,12 +90,12 @@ GOMAIN
     cd "$work/check"
     # -mod=mod: the SDK's own go.mod may ask for modules the generator does not use (their sums are added).
     export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod"
-    with_progress "compiling the Go SDK against sdk/v3 v$SDK_VERSION" go build "${BUILD_FLAGS[@]}" -o /dev/null . >&2 \
+    with_progress "compiling the Go SDK against sdk/v3 v$SDK_VERSION" go build "${GO_TOOL_BUILD_FLAGS[@]}" -o /dev/null . >&2 \
       || die "the generated Go SDK does not compile (module $mod, check module in $work/check)"
     # Go 1.22+ would choose the highest sdk/v3 any dependency asks for; the SDK must build against the CLI's.
     [ "$(go list -m -f '{{.Version}}' github.com/pulumi/pulumi/sdk/v3)" = "v$SDK_VERSION" ] \
       || die "module resolution moved sdk/v3 away from v$SDK_VERSION; see $work/check/go.mod"
-    go vet "${BUILD_FLAGS[@]}" "$mod/..." >&2 \
+    go vet "${GO_TOOL_BUILD_FLAGS[@]}" "$mod/..." >&2 \
       || die "go vet reports problems in the generated Go SDK (check module in $work/check)"
   ) || rc=$?
   [ "$rc" -eq 0 ] || return "$rc"
@@ -173,17 +112,10 @@ esac
 
 command -v node >/dev/null 2>&1 || die "node is required"
 [ -f "$SCHEMA" ] || die "missing $SCHEMA: run npm run gen:schema"
-require_go
-mkdir -p "$CACHE"
-# One build at a time per machine (parallel CI jobs share the cache).
-if command -v flock >/dev/null 2>&1; then
-  exec 9>"$CACHE/.lock"
-  flock 9
-fi
+require_go "$GO_MIN_VERSION" "the SDK generators"
 start=$(date +%s)
-GEN="$(build_tool gen-sdks "$SRC")"
-GEN_DOTNET="$(build_tool gen-sdks-dotnet "$SRC/dotnet")"
-exec 9>&- # the binaries are in place; generating and checking need no lock
+GEN="$(build_go_tool "$CACHE" gen-sdks "$SRC")"
+GEN_DOTNET="$(build_go_tool "$CACHE" gen-sdks-dotnet "$SRC/dotnet")"
 
 if [ "$check" -eq 0 ]; then
   generate "$OUT"

@@ -37,30 +37,10 @@ YAML_CACHE="$TOOLCHAIN_CACHE/pulumi-yaml-v$YAML_VERSION"
 SDK_DIR="$ROOT/node_modules/@pulumi/pulumi"
 HOST_SRC="$ROOT/scripts/language-host"
 
-log() { printf '[toolchain] %s\n' "$*" >&2; }
-die() {
-  printf '[toolchain] error: %s\n' "$*" >&2
-  exit 1
-}
-
-# Runs "$@" while printing a line every 15 s, so a long step is visibly alive in CI logs.
-with_progress() {
-  local label=$1
-  shift
-  local start rc=0
-  start=$(date +%s)
-  (while sleep 15; do log "$label: still running ($(($(date +%s) - start))s)"; done) &
-  local ticker=$!
-  "$@" || rc=$?
-  kill "$ticker" 2>/dev/null || true
-  wait "$ticker" 2>/dev/null || true
-  log "$label: done in $(($(date +%s) - start))s"
-  return "$rc"
-}
-
-version_ge() { # a >= b for dotted versions
-  [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1)" = "$2" ]
-}
+# shellcheck disable=SC2034 # read by lib/common.sh
+LOG_TAG=toolchain
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$ROOT/scripts/lib/common.sh"
 
 cli_version() { "$1" version 2>/dev/null || true; }
 
@@ -68,19 +48,6 @@ cli_version() { "$1" version 2>/dev/null || true; }
 place() {
   rm -f "$BIN/$2"
   ln "$1" "$BIN/$2" 2>/dev/null || cp "$1" "$BIN/$2"
-}
-
-# require_go MIN WHAT: a Go that can build WHAT (a go.mod whose `go` directive is MIN).
-require_go() {
-  command -v go >/dev/null 2>&1 \
-    || die "Go (>= $1) is required to build $2: no binary download is possible here. Install Go and re-run."
-  local gover
-  gover="$(go env GOVERSION 2>/dev/null | sed 's/^go//')"
-  if ! version_ge "$gover" "$1"; then
-    version_ge "$gover" "1.21" || die "Go $gover is too old: need >= $1 (or >= 1.21, which can fetch it)"
-    log "Go $gover < $1: letting Go fetch the toolchain it needs from the module proxy"
-    export GOTOOLCHAIN=auto
-  fi
 }
 
 go_cache_use() {

@@ -12,50 +12,13 @@
 set -euo pipefail
 
 GO_MIN_VERSION="1.25.11" # the `go` directive of pulumi pkg/v3 v3.248.0
-# The CLI's compile flags (scripts/install-toolchain.sh): what it compiled is then reused from Go's build cache.
-BUILD_TAGS=osusergo,grpcnotrace
-BUILD_FLAGS=(-trimpath -tags "$BUILD_TAGS")
 
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${PULUMI_XEN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/pulumi-xen}/gen-program"
+# shellcheck disable=SC2034 # read by lib/common.sh
+LOG_TAG=gen-program
+# shellcheck source-path=SCRIPTDIR source=../lib/common.sh
+. "$SRC/../lib/common.sh"
 
-log() { printf '[gen-program] %s\n' "$*" >&2; }
-die() {
-  printf '[gen-program] error: %s\n' "$*" >&2
-  exit 1
-}
-
-version_ge() { # a >= b for dotted versions
-  [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -n1)" = "$2" ]
-}
-
-command -v go >/dev/null 2>&1 || die "Go (>= $GO_MIN_VERSION) is required to build $SRC"
-gover="$(go env GOVERSION | sed 's/^go//')"
-if ! version_ge "$gover" "$GO_MIN_VERSION"; then
-  version_ge "$gover" "1.21" || die "Go $gover is too old: need >= $GO_MIN_VERSION (or >= 1.21, which can fetch it)"
-  export GOTOOLCHAIN=auto
-fi
-
-key="$( (
-  go env GOVERSION
-  cd "$SRC" && find . -maxdepth 1 -type f -print0 | sort -z | xargs -0 sha256sum
-) | sha256sum | cut -c1-16)"
-bin="$CACHE/gen-program-$key"
-if [ ! -x "$bin" ]; then
-  mkdir -p "$CACHE"
-  # One build at a time per machine (parallel CI jobs and language hosts share the cache).
-  if command -v flock >/dev/null 2>&1; then
-    exec 9>"$CACHE/.lock"
-    flock 9
-  fi
-  if [ ! -x "$bin" ]; then
-    start=$(date +%s)
-    log "compiling $SRC (pulumi codegen from the Go module proxy; slow only the first time)"
-    # -mod=readonly: the committed go.sum decides every dependency.
-    env GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=readonly" go build -C "$SRC" "${BUILD_FLAGS[@]}" -o "$bin.tmp" . </dev/null >&2 \
-      || die "go build of $SRC failed; see the output above"
-    mv -f "$bin.tmp" "$bin"
-    log "built $bin in $(($(date +%s) - start))s"
-  fi
-fi
-printf '%s\n' "$bin"
+require_go "$GO_MIN_VERSION" "$SRC"
+build_go_tool "$CACHE" gen-program "$SRC"
