@@ -148,11 +148,6 @@ export class EventWatcher {
     return this.started;
   }
 
-  /** Why events cannot be used here (a XenAPI code), or undefined. */
-  get unusable(): string | undefined {
-    return this.unavailable;
-  }
-
   /** Adds a consumer; resolves once the loop primed it. */
   async addConsumer(c: EventConsumer): Promise<void> {
     await this.start();
