@@ -41,6 +41,9 @@ export interface ConfigSource {
   get(key: string): string | undefined;
 }
 
+/** The connection settings, as stack config keys `xen:<key>` and as a native provider's inputs `<key>`. */
+export const CONFIG_KEYS = ["url", "username", "password", "caCert", "fingerprint", "insecure", "timeout"] as const;
+
 /** The connection settings the stack config gives (pure: reads nothing else). */
 export function settingsFrom(config: ConfigSource): Partial<ConnectionSettings> {
   const get = (k: string) => {

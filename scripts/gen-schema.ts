@@ -12,6 +12,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as ts from "typescript";
 import { z } from "zod";
+import { CONFIG_KEYS } from "../provider/connection";
 import { hostInputSchema, poolInputSchema, vmInputSchema } from "../provider/schema";
 import { HOST_OUTPUT_KEYS } from "../provider/resources/host";
 import { POOL_OUTPUT_KEYS } from "../provider/resources/pool";
@@ -251,6 +252,8 @@ export function buildSchema(): Json {
     [token("Vm")]: resource(ctx, "Vm", vmInputSchema, VM_OUTPUT_KEYS),
   };
   const fns = functions(ctx);
+  if (Object.keys(CONNECTION).join() !== CONFIG_KEYS.join())
+    throw new Error(`the schema's configuration differs from CONFIG_KEYS in provider/connection.ts`);
   if (ctx.missing.length > 0)
     throw new Error(`no description for: ${ctx.missing.join(", ")} (document them in sdk/*.ts)`);
   if (Object.keys(resources).sort().join() !== RESOURCES.map(token).sort().join())

@@ -7,7 +7,7 @@
  * CheckConfig, before the engine knows this provider takes none) as the secret signature object.
  */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
-import { ProviderContext, settingsFrom } from "../connection";
+import { CONFIG_KEYS, ProviderContext, settingsFrom } from "../connection";
 import * as lookups from "../lookups";
 import { hostProvider } from "../resources/host";
 import { poolProvider } from "../resources/pool";
@@ -42,8 +42,6 @@ export function reveal(v: unknown): unknown {
   return v;
 }
 
-/** The provider configuration keys (`xen:<key>` in stack config, `<key>` on an explicit provider). */
-export const CONFIG_KEYS = ["url", "username", "password", "caCert", "fingerprint", "insecure", "timeout"] as const;
 const SECRET_CONFIG = new Set<string>(["password"]);
 
 export interface CheckFailure {
