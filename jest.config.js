@@ -1,6 +1,7 @@
 /**
  * Three tiers, each runnable alone: `jest --selectProjects unit|integration|e2e`; `conformance` replays xapi's
- * datamodel against the simulator; `thirdparty` runs real third-party XenAPI clients against the simulator.
+ * datamodel against the simulator; `thirdparty` runs real third-party XenAPI clients against the simulator;
+ * `browser` drives the simulator's web view in Debian's chromium.
  */
 const transform = { "^.+\\.ts$": ["ts-jest", { diagnostics: false }] };
 const base = { testEnvironment: "node", transform, moduleFileExtensions: ["ts", "js", "json"] };
@@ -16,5 +17,6 @@ module.exports = {
     { ...base, displayName: "e2e", testMatch: ["<rootDir>/tests/e2e/**/*.test.ts"] },
     { ...base, displayName: "conformance", testMatch: ["<rootDir>/tests/conformance/**/*.test.ts"] },
     { ...base, displayName: "thirdparty", testMatch: ["<rootDir>/tests/thirdparty/**/*.test.ts"] },
+    { ...base, displayName: "browser", testMatch: ["<rootDir>/tests/browser/**/*.test.ts"] },
   ],
 };

@@ -5,16 +5,20 @@
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 import { ProviderContext } from "./connection";
 import { hostProvider } from "./resources/host";
+import { imageProvider } from "./resources/image";
 import { poolProvider } from "./resources/pool";
+import { templateProvider } from "./resources/template";
 import { vmProvider } from "./resources/vm";
 
 /** The providers of this process share one context: the connections built by the latest configure(). */
 const context = new ProviderContext();
 
-export const providers: Record<"Pool" | "Host" | "Vm", dynamic.ResourceProvider> = {
+export const providers: Record<"Pool" | "Host" | "Vm" | "Image" | "Template", dynamic.ResourceProvider> = {
   Pool: poolProvider(context),
   Host: hostProvider(context),
   Vm: vmProvider(context),
+  Image: imageProvider(context),
+  Template: templateProvider(context),
 };
 
 /** Logs out every session and stops the event watchers of this process's providers (tests, scripts). */

@@ -55,7 +55,8 @@ const deviceName = z
 const diskSchema = z
   .object({
     name: deviceName.optional(),
-    size,
+    size: size.optional(),
+    vdi: z.string().uuid("must be the UUID of an existing VDI").optional(),
     sr: objectName.optional(),
     nameLabel: name.optional(),
     keepOnRemove: z.boolean().optional(),
@@ -72,6 +73,33 @@ const networkSchema = z.object({
     .optional(),
 });
 
+/** The ways a VM is made from its source. */
+export const CLONE_MODES = ["fast", "full"] as const;
+export const FIRMWARES = ["bios", "uefi"] as const;
+/** What a change of `cloudInit` does to a VM that exists (the guest reads its config drive at boot only). */
+export const CLOUD_INIT_CHANGE_POLICIES = ["restart", "replace", "ignore"] as const;
+
+/** HVM_boot_params order: c disk, d CD, n network. */
+const bootOrder = z
+  .string()
+  .regex(/^(?!.*(.).*\1)[cdn]{1,3}$/, 'must be letters c (disk), d (CD), n (network), each once, e.g. "dc"');
+
+const cloudInitSchema = z
+  .object({
+    userData: z.string().min(1, "must not be empty (a #cloud-config document or a script)"),
+    metaData: z.string().optional(),
+    networkConfig: z.string().optional(),
+    sr: objectName.optional(),
+  })
+  .strict();
+
+const cdromSchema = z
+  .object({
+    iso: z.string().default(""),
+    ejectAfterInstall: z.boolean().default(false),
+  })
+  .strict();
+
 export const timeoutsSchema = z
   .object({ create: duration.optional(), update: duration.optional(), delete: duration.optional() })
   .strict();
@@ -79,7 +107,9 @@ export type Timeouts = z.output<typeof timeoutsSchema>;
 
 export const vmInputSchema = z
   .object({
-    template: objectName,
+    template: objectName.optional(),
+    source: objectName.optional(),
+    cloneMode: z.enum(CLONE_MODES).default("fast"),
     nameLabel: name,
     description: z.string().default(""),
     vcpus: z.number().int("must be a whole number").min(1, "must be at least 1"),
@@ -90,6 +120,13 @@ export const vmInputSchema = z
     networks: z.array(networkSchema).default([]),
     powerState: z.enum(POWER_STATES).default("Running"),
     affinityHost: objectName.optional(),
+    firmware: z.enum(FIRMWARES).optional(),
+    secureBoot: z.boolean().optional(),
+    vtpm: z.boolean().optional(),
+    bootOrder: bootOrder.optional(),
+    cdrom: cdromSchema.optional(),
+    cloudInit: cloudInitSchema.optional(),
+    cloudInitChangePolicy: z.enum(CLOUD_INIT_CHANGE_POLICIES).default("restart"),
     haRestartPriority: z.enum(HA_RESTART_PRIORITIES).default(""),
     tags: tags.default([]),
     otherConfig: otherConfig.default({}),
@@ -117,14 +154,47 @@ export const vmInputSchema = z
       ctx.addIssue({ code: "custom", path: ["memory"], message: `memory ${formatSize(vm.memory)} is below 64 MiB` });
     }
     vm.disks.forEach((d, i) => {
-      if (d.size <= 0) ctx.addIssue({ code: "custom", path: ["disks", i, "size"], message: "must be greater than 0" });
+      if (d.size === undefined && d.vdi === undefined)
+        ctx.addIssue({
+          code: "custom",
+          path: ["disks", i, "size"],
+          message: "is required (or vdi, to attach an existing disk)",
+        });
+      if (d.size !== undefined && d.size <= 0)
+        ctx.addIssue({ code: "custom", path: ["disks", i, "size"], message: "must be greater than 0" });
+      if (d.vdi !== undefined && (d.keepOnRemove === false || d.nameLabel !== undefined || d.sr !== undefined))
+        ctx.addIssue({
+          code: "custom",
+          path: ["disks", i, "vdi"],
+          message:
+            "an attached existing disk is used as it is: it is never destroyed, renamed or moved (drop keepOnRemove: false, nameLabel and sr)",
+        });
     });
+    // Both may be present when they agree: checked inputs carry both (source is derived from template).
+    if (vm.template === undefined && vm.source === undefined)
+      ctx.addIssue({
+        code: "custom",
+        path: ["source"],
+        message: "is required: a template, an existing VM or a snapshot (or give template)",
+      });
+    if (vm.template !== undefined && vm.source !== undefined && vm.template !== vm.source)
+      ctx.addIssue({
+        code: "custom",
+        path: ["template"],
+        message: `names "${vm.template}" but source names "${vm.source}": give one of them`,
+      });
+    if (vm.secureBoot === true && vm.firmware !== "uefi")
+      ctx.addIssue({ code: "custom", path: ["secureBoot"], message: 'needs firmware: "uefi"' });
+    if (vm.vtpm === true && vm.firmware !== "uefi")
+      ctx.addIssue({ code: "custom", path: ["vtpm"], message: 'a vTPM needs firmware: "uefi"' });
     duplicateNames(vm.disks, "disks", ctx);
     duplicateNames(vm.networks, "networks", ctx);
   })
   // Tags are a set in XenAPI: kept sorted so that their order in the program is not a change.
   .transform((vm) => ({
     ...vm,
+    // One field names what the VM is made from; `template` is how older programs say it.
+    source: (vm.source ?? vm.template)!,
     maxVcpus: vm.maxVcpus ?? vm.vcpus,
     maxMemory: vm.maxMemory ?? vm.memory,
     tags: [...vm.tags].sort(),
@@ -235,3 +305,40 @@ export function checkInputs<S extends z.ZodType>(
   for (const k of unknownKeys) inputs[k] = raw[k];
   return { inputs, failures: [] };
 }
+
+export const imageInputSchema = z
+  .object({
+    nameLabel: name,
+    description: z.string().default(""),
+    /** Path of a raw disk image on the machine running `pulumi`. */
+    file: z.string().min(1, "must be the path of a raw disk image"),
+    sr: objectName.optional(),
+    size: size.optional(),
+    /** The image's SHA-256, filled in by check() from `file`: a new content is a new image. */
+    sha256: z.string().optional(),
+    timeouts: timeoutsSchema.optional(),
+    url,
+    ownershipKey: z.string().optional(),
+  })
+  .strict();
+export type ImageInputs = z.output<typeof imageInputSchema>;
+
+export const templateInputSchema = z
+  .object({
+    nameLabel: name,
+    description: z.string().default(""),
+    base: objectName.default("Other install media"),
+    image: z.string().uuid("must be the UUID of a VDI (a xen.Image's uuid)").optional(),
+    vcpus: z.number().int("must be a whole number").min(1, "must be at least 1").optional(),
+    memory: size.optional(),
+    firmware: z.enum(FIRMWARES).optional(),
+    bootOrder: bootOrder.optional(),
+    url,
+    ownershipKey: z.string().optional(),
+  })
+  .strict()
+  .superRefine((t, ctx) => {
+    if (t.memory !== undefined && t.memory < 64 * 1024 ** 2)
+      ctx.addIssue({ code: "custom", path: ["memory"], message: `memory ${formatSize(t.memory)} is below 64 MiB` });
+  });
+export type TemplateInputs = z.output<typeof templateInputSchema>;

@@ -3,8 +3,11 @@
  *   1. builds the toolchain (cached) and the package if needed;
  *   2. starts the simulator in the background unless one is already answering (state in .state/simulator);
  *   3. `pulumi up --yes` of the root Pulumi.yaml (examples/datacenter) on the local file backend, with progress;
- *   4. prints the stack outputs as a placement table.
+ *   4. prints the stack outputs as a placement table, and the address of the simulator's web view.
  * `npm run demo -- --destroy` tears the stack down; `--time-scale N` sets simulated operation time (default 0.05).
+ * `npm run demo -- --maintenance [HOST]` then rolls one host through maintenance through XenAPI, as xen.Host's
+ * `maintenance: true` does (disable, live evacuation; back in service after `--hold S` seconds, default 20), at
+ * realistic speed so that the web view shows each VM moving.
  */
 import { spawn, spawnSync, type SpawnSyncOptions } from "child_process";
 import * as fs from "fs";
@@ -24,6 +27,19 @@ const args = process.argv.slice(2);
 const destroy = args.includes("--destroy");
 const scaleAt = args.indexOf("--time-scale");
 const timeScale = scaleAt >= 0 ? args[scaleAt + 1]! : "0.05";
+const maintenanceAt = args.indexOf("--maintenance");
+const maintenanceHost =
+  maintenanceAt >= 0 && args[maintenanceAt + 1] && !args[maintenanceAt + 1]!.startsWith("--")
+    ? args[maintenanceAt + 1]
+    : undefined;
+const holdAt = args.indexOf("--hold");
+const holdSeconds = holdAt >= 0 ? Number(args[holdAt + 1]) : 20;
+if (!Number.isFinite(holdSeconds) || holdSeconds < 0) {
+  console.error("[demo] --hold takes a number of seconds >= 0");
+  process.exit(2);
+}
+/** The web view: the simulator serves it at / of the pool master's address. */
+const VIEW = `${MASTER}/`;
 
 function log(line: string) {
   console.log(`[demo] ${line}`);
@@ -96,13 +112,111 @@ async function ensureSimulator() {
   process.exit(1);
 }
 
-async function hostNames(env: NodeJS.ProcessEnv): Promise<Map<string, string>> {
-  const client = new XenApiClient({
+function apiClient(env: NodeJS.ProcessEnv): XenApiClient {
+  return new XenApiClient({
     url: env.XEN_URL!,
     username: env.XEN_USERNAME!,
     password: env.XEN_PASSWORD!,
     ...(env.XEN_CA_CERT ? { caCert: fs.readFileSync(env.XEN_CA_CERT, "utf8") } : { insecure: true }),
   });
+}
+
+function viewHint() {
+  const ca = caPath();
+  log(`web view: ${VIEW} (sign in as root / ${PASSWORD}, or readonly / readonly-pw)`);
+  if (ca)
+    log(
+      `  its certificate is signed by the simulator's own CA, ${path.relative(ROOT, ca)}: trust it or accept the warning`,
+    );
+}
+
+/** The simulator's control plane, when the demo's data directory holds its token (a simulator the demo started). */
+async function controlPlane(route: string, body?: unknown): Promise<Record<string, unknown> | undefined> {
+  const tokenFile = path.join(SIM_DATA, "control-token");
+  if (!fs.existsSync(tokenFile)) return undefined;
+  const ca = caPath();
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve) => {
+    const req = https.request(
+      `${MASTER}/control${route}`,
+      {
+        method: payload === undefined ? "GET" : "POST",
+        headers: { Authorization: `Bearer ${fs.readFileSync(tokenFile, "utf8").trim()}` },
+        ...(ca ? { ca: fs.readFileSync(ca) } : { rejectUnauthorized: false }),
+        timeout: 5000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          try {
+            resolve(res.statusCode === 200 ? (JSON.parse(Buffer.concat(chunks).toString("utf8")) as never) : undefined);
+          } catch {
+            resolve(undefined);
+          }
+        });
+      },
+    );
+    req.on("error", () => resolve(undefined));
+    req.on("timeout", () => req.destroy());
+    req.end(payload);
+  });
+}
+
+/**
+ * One host through maintenance, as xen.Host's `maintenance: true` and then `false` do it: the VMs that would
+ * prevent evacuation first (none may), host.disable, host.evacuate (live migrations), a pause, host.enable.
+ * Without a name: the pool member, other than the master, that can be evacuated and holds the most guests.
+ */
+async function maintenanceRoll(env: NodeJS.ProcessEnv, wanted: string | undefined) {
+  const client = apiClient(env);
+  const scale = (await controlPlane("/time-scale"))?.scale;
+  try {
+    const hosts = [...(await client.getAllRecords("host")).entries()];
+    const [pool] = (await client.getAllRecords("pool")).values();
+    const vms = await client.getAllRecords("VM");
+    const guests = (ref: string) =>
+      [...vms.values()].filter((v) => v.resident_on === ref && !v.is_control_domain && v.power_state !== "Halted");
+    const candidates = hosts.filter(([ref, h]) =>
+      wanted ? h.name_label === wanted : ref !== pool?.master && h.enabled,
+    );
+    if (candidates.length === 0) throw new Error(wanted ? `no host named ${wanted} in the pool` : "no host to roll");
+    const blocked = new Map<string, string[]>();
+    for (const [ref, h] of candidates) {
+      const blockers = await client.call<Record<string, string[]>>("host.get_vms_which_prevent_evacuation", [ref]);
+      const reasons = Object.entries(blockers).map(
+        ([vm, [code, ...params]]) =>
+          `${String(vms.get(vm)?.name_label ?? vm)}: ${code}${params.length ? ` [${params.join(", ")}]` : ""}`,
+      );
+      if (reasons.length) blocked.set(String(h.name_label), reasons);
+    }
+    const ready = candidates
+      .filter(([, h]) => !blocked.has(String(h.name_label)))
+      .sort((a, b) => guests(b[0]).length - guests(a[0]).length);
+    for (const [name, reasons] of blocked) log(`${name} cannot be evacuated now: ${reasons.join("; ")}`);
+    if (ready.length === 0) throw new Error("no host can go into maintenance now");
+    const [ref, host] = ready[0]!;
+    const name = String(host.name_label);
+    const moving = guests(ref).length;
+    // Realistic timing for the roll, so that each live migration shows in the view; put back afterwards.
+    if (scale !== undefined) await controlPlane("/time-scale", { scale: 1 });
+    log(
+      `${name}: entering maintenance (host.disable, host.evacuate of ${moving} VM${moving === 1 ? "" : "s"}); watch ${VIEW}`,
+    );
+    await client.callAsync("host.disable", [ref]);
+    await client.callAsync("host.evacuate", [ref]);
+    log(`${name} is in maintenance, its VMs run on the other hosts; back in service in ${holdSeconds} s`);
+    await new Promise((r) => setTimeout(r, holdSeconds * 1000));
+    await client.callAsync("host.enable", [ref]);
+    log(`${name} is back in service (its VMs stay where they are: moved by maintenance is not drift)`);
+  } finally {
+    if (scale !== undefined) await controlPlane("/time-scale", { scale });
+    await client.close().catch(() => undefined);
+  }
+}
+
+async function hostNames(env: NodeJS.ProcessEnv): Promise<Map<string, string>> {
+  const client = apiClient(env);
   try {
     const names = new Map<string, string>();
     for (const host of (await client.getAllRecords("host")).values()) names.set(host.uuid, String(host.name_label));
@@ -112,8 +226,34 @@ async function hostNames(env: NodeJS.ProcessEnv): Promise<Map<string, string>> {
   }
 }
 
+/** A VM in the stack output `placement`: the uuid of its host, power state, domain type, first IP. */
+type PlacementRow = { host?: string; powerState?: string; domainType?: string; ip?: string };
+
+/** The same rows as the stack's `placement` output, read from XenAPI now (the output dates from the last up). */
+async function livePlacement(
+  env: NodeJS.ProcessEnv,
+  placement: Record<string, PlacementRow>,
+): Promise<Record<string, PlacementRow>> {
+  const client = apiClient(env);
+  try {
+    const hosts = await client.getAllRecords("host");
+    const byName = new Map<string, { resident_on: unknown; power_state: unknown }>();
+    for (const vm of (await client.getAllRecords("VM")).values())
+      if (!vm.is_a_template && !vm.is_a_snapshot && !vm.is_control_domain) byName.set(String(vm.name_label), vm);
+    return Object.fromEntries(
+      Object.entries(placement).map(([name, row]) => {
+        const vm = byName.get(name);
+        const host = vm ? hosts.get(String(vm.resident_on))?.uuid : undefined;
+        return [name, { ...row, ...(vm ? { powerState: String(vm.power_state) } : {}), ...(host ? { host } : {}) }];
+      }),
+    );
+  } finally {
+    await client.close().catch(() => undefined);
+  }
+}
+
 function placementTable(outputs: Record<string, unknown>, names: Map<string, string>) {
-  type Row = { host?: string; powerState?: string; domainType?: string; ip?: string };
+  type Row = PlacementRow;
   const placement = (outputs.placement ?? {}) as Record<string, Row>;
   const rows = Object.entries(placement).map(([name, p]) => [
     name,
@@ -137,6 +277,7 @@ async function main() {
   log("building the package (dist/)");
   run("npm", ["run", "--silent", "build"]);
   await ensureSimulator();
+  viewHint();
 
   const ca = caPath();
   const env: NodeJS.ProcessEnv = {
@@ -164,6 +305,12 @@ async function main() {
   pulumi(["up", "--yes", "--stack", STACK]);
   const out = pulumi(["stack", "output", "--json", "--stack", STACK], { stdio: ["ignore", "pipe", "inherit"] });
   placementTable(JSON.parse(String(out.stdout)), await hostNames(env).catch(() => new Map<string, string>()));
+  if (maintenanceAt >= 0) {
+    const outputs = JSON.parse(String(out.stdout)) as { placement?: Record<string, PlacementRow> };
+    await maintenanceRoll(env, maintenanceHost);
+    placementTable({ placement: await livePlacement(env, outputs.placement ?? {}) }, await hostNames(env));
+  }
+  viewHint();
   log("run `npm run demo` again: it reports no changes; `npm run demo -- --destroy` tears it down");
 }
 

@@ -45,6 +45,7 @@ const CLASSES = [
   "PIF",
   "task",
   "message",
+  "VTPM",
 ];
 
 /**
@@ -79,6 +80,26 @@ const VERSIONED_DEFAULTS: Record<string, Record<string, unknown>> = {
  */
 const VERSIONED_EXTRA: Record<string, { name: string; type: string; default: unknown }[]> = {
   "host.disable": [{ name: "auto_enable", type: "bool", default: true }],
+};
+
+/**
+ * Fields xapi has that xenapi.json (last regenerated in March 2024) predates: from ocaml/idl/datamodel.ml at the
+ * same commit, each placed after `after`, with the implicit getter xapi generates for it (the roles of `after`'s).
+ */
+const FIELDS_EXTRA: Record<string, { after: string; field: TrimmedField }[]> = {
+  // The guest's host name (xapi_guest_agent.ml: data/host_name_dns, ".data/domain" appended); prototyped in 24.28.0.
+  VM_guest_metrics: [
+    {
+      after: "os_version",
+      field: {
+        name: "netbios_name",
+        type: "(string -> string) map",
+        qualifier: "RO/runtime",
+        default: {},
+        state: "prototyped",
+      },
+    },
+  ],
 };
 
 /** xapi's role hierarchy (datamodel_roles.ml), most powerful first. */
@@ -240,6 +261,18 @@ function trim(src: SrcClass[], errors: Record<string, [string[], string]>): Trim
       if (st) out.state = st;
       return out;
     });
+    for (const { after, field } of FIELDS_EXTRA[name] ?? []) {
+      if (fields.some((f) => f.name === field.name))
+        throw new Error(`FIELDS_EXTRA ${name}.${field.name}: already there`);
+      const at = fields.findIndex((f) => f.name === after);
+      const getter = messages.find((m) => m.name === `get_${after}`);
+      if (at < 0 || !getter) throw new Error(`FIELDS_EXTRA ${name}.${field.name}: no field ${after}`);
+      note(field.type);
+      fields.splice(at + 1, 0, field);
+      const get: TrimmedMessage = { ...getter, name: `get_${field.name}`, result: field.type, errors: [] };
+      if (field.state) get.state = field.state;
+      messages.splice(messages.indexOf(getter) + 1, 0, get);
+    }
     // get_all_where stays out of MESSAGES (the client's facade is generated from it); see hiddenMessages.
     const where = hiddenWhere(messages).filter((h) => h.name === "get_all_records_where");
     messages.push(...where.filter((h) => !messages.some((m) => m.name === h.name)));

@@ -13,7 +13,15 @@ import * as path from "node:path";
 import * as ts from "typescript";
 import { z } from "zod";
 import { CONFIG_KEYS } from "../provider/connection";
-import { hostInputSchema, poolInputSchema, vmInputSchema } from "../provider/schema";
+import {
+  hostInputSchema,
+  imageInputSchema,
+  poolInputSchema,
+  templateInputSchema,
+  vmInputSchema,
+} from "../provider/schema";
+import { IMAGE_OUTPUT_KEYS } from "../provider/resources/image";
+import { TEMPLATE_OUTPUT_KEYS } from "../provider/resources/template";
 import { HOST_OUTPUT_KEYS } from "../provider/resources/host";
 import { POOL_OUTPUT_KEYS } from "../provider/resources/pool";
 import { VM_OUTPUT_KEYS } from "../provider/resources/vm";
@@ -33,7 +41,14 @@ const interfaceBases = new Map<string, string[]>();
 
 function sdkDocs(): Map<string, string> {
   const docs = new Map<string, string>();
-  for (const file of ["sdk/vm.ts", "sdk/pool.ts", "sdk/host.ts", "provider/lookups.ts"]) {
+  for (const file of [
+    "sdk/vm.ts",
+    "sdk/pool.ts",
+    "sdk/host.ts",
+    "sdk/image.ts",
+    "sdk/template.ts",
+    "provider/lookups.ts",
+  ]) {
     const full = path.join(ROOT, file);
     const src = ts.createSourceFile(full, fs.readFileSync(full, "utf8"), ts.ScriptTarget.ES2022, true);
     const docOf = (node: ts.Node): string | undefined => {
@@ -158,6 +173,10 @@ const OUTPUT_TYPES: Record<string, Json> = {
   onlineResizable: { type: "array", items: { type: "string" } },
   memoryStaticMin: { type: "integer" },
   imported: { type: "boolean" },
+  cloudInitDigest: { type: "string" },
+  hasCdDrive: { type: "boolean" },
+  virtualSize: { type: "integer" },
+  srUuid: { type: "string" },
   masterUuid: { type: "string" },
   hostUuids: { type: "array", items: { type: "string" } },
   hvmCapable: { type: "boolean" },
@@ -250,6 +269,8 @@ export function buildSchema(): Json {
     [token("Pool")]: resource(ctx, "Pool", poolInputSchema, POOL_OUTPUT_KEYS),
     [token("Host")]: resource(ctx, "Host", hostInputSchema, HOST_OUTPUT_KEYS),
     [token("Vm")]: resource(ctx, "Vm", vmInputSchema, VM_OUTPUT_KEYS),
+    [token("Image")]: resource(ctx, "Image", imageInputSchema, IMAGE_OUTPUT_KEYS),
+    [token("Template")]: resource(ctx, "Template", templateInputSchema, TEMPLATE_OUTPUT_KEYS),
   };
   const fns = functions(ctx);
   if (Object.keys(CONNECTION).join() !== CONFIG_KEYS.join())

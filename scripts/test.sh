@@ -24,7 +24,7 @@ step change-table node -r ts-node/register/transpile-only scripts/gen-change-tab
 step schema node -r ts-node/register/transpile-only scripts/gen-schema.ts --check
 step sdks bash scripts/gen-sdks.sh --check
 export PATH="$PWD/bin:$PATH"
-echo "== jest (unit, integration, e2e)"
+echo "== jest (unit, integration, e2e, conformance, thirdparty, browser)"
 # --forceExit: a provider event watcher still winding down must not hold the run after the last test.
 npx jest --ci --forceExit --json --outputFile="$RESULTS/jest.json" "$@"
 jest_rc=$?

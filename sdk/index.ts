@@ -6,11 +6,15 @@
  */
 export { Pool, type PoolArgs, type PoolHaArgs } from "./pool";
 export { Host, type HostArgs } from "./host";
+export { Image, type ImageArgs } from "./image";
+export { Template, type TemplateArgs } from "./template";
 export {
   Vm,
   type VmArgs,
   type VmDiskArgs,
   type VmNetworkArgs,
+  type VmCdromArgs,
+  type VmCloudInitArgs,
   type TimeoutsArgs,
   type PowerState,
   type Size,

@@ -6,7 +6,7 @@
  */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 
-export type ResourceKind = "Pool" | "Host" | "Vm";
+export type ResourceKind = "Pool" | "Host" | "Vm" | "Image" | "Template";
 
 function stub(kind: ResourceKind): dynamic.ResourceProvider {
   const load = (): dynamic.ResourceProvider => {
@@ -38,4 +38,6 @@ export const providerStubs: Record<ResourceKind, dynamic.ResourceProvider> = {
   Pool: stub("Pool"),
   Host: stub("Host"),
   Vm: stub("Vm"),
+  Image: stub("Image"),
+  Template: stub("Template"),
 };

@@ -26,8 +26,16 @@ export interface VmDiskArgs {
    * names.
    */
   name?: pulumi.Input<string>;
-  /** Disk size. `disks[0]` is the boot disk from the template (grown to this size); the rest are data disks. */
-  size: pulumi.Input<Size>;
+  /**
+   * Disk size. `disks[0]` is the boot disk from the source (grown to this size); the rest are data disks. Optional
+   * with `vdi` (the existing disk's size is taken as it is, or grown to this).
+   */
+  size?: pulumi.Input<Size>;
+  /**
+   * UUID of an existing VDI to attach instead of creating a disk (a data disk made elsewhere, a `xen.Image`). It is
+   * used as it is: never renamed, moved or destroyed; removing the entry or destroying the VM detaches it.
+   */
+  vdi?: pulumi.Input<string>;
   /**
    * SR name_label or UUID; default: the pool's default SR. Changing it moves the disk: live (VDI.pool_migrate) on
    * a running VM, by copy and swap on a halted one (the old VDI is destroyed only once the copy is attached).
@@ -51,9 +59,46 @@ export interface VmNetworkArgs {
   mac?: pulumi.Input<string>;
 }
 
+/** A cloud-init NoCloud config drive (an ISO labelled `cidata`, attached as a CD), read by the guest at boot. */
+export interface VmCloudInitArgs {
+  /** The user-data: a `#cloud-config` document or a script. */
+  userData: pulumi.Input<string>;
+  /**
+   * The meta-data; default `instance-id` derived from the config (so a changed config is a new instance to
+   * cloud-init, applied at the next boot) and `local-hostname` from the VM's name.
+   */
+  metaData?: pulumi.Input<string>;
+  /** The network-config (cloud-init network config version 1 or 2), e.g. static addresses. */
+  networkConfig?: pulumi.Input<string>;
+  /** SR for the config drive's VDI (name_label or UUID); default: the pool's default SR. */
+  sr?: pulumi.Input<string>;
+}
+
+/** The VM's CD drive. */
+export interface VmCdromArgs {
+  /** An ISO of an ISO library SR (name_label such as `debian-12.7.0-amd64-netinst.iso`, or UUID); `""` ejects. */
+  iso?: pulumi.Input<string>;
+  /**
+   * Install from this ISO when the VM is created: the VM boots the installer (give `bootOrder: "dc"`), which powers
+   * the VM off when it is done; the ISO is then ejected and the VM started from its disk. The empty drive after
+   * that is what the program asked for, not drift.
+   */
+  ejectAfterInstall?: pulumi.Input<boolean>;
+}
+
 export interface VmArgs {
-  /** Template name_label or UUID. Changing it replaces the VM. */
-  template: pulumi.Input<string>;
+  /** Template name_label or UUID (the same as `source` naming a template). Changing what it names replaces the VM. */
+  template?: pulumi.Input<string>;
+  /**
+   * What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked
+   * for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.
+   */
+  source?: pulumi.Input<string>;
+  /**
+   * `fast` (default): VM.clone, disks are copy-on-write children of the source's, on its SRs. `full`: VM.copy,
+   * independent disks on the SR `disks[0].sr` names (else the source's). Used at creation only.
+   */
+  cloneMode?: pulumi.Input<"fast" | "full">;
   /** Default: the resource name. */
   nameLabel?: pulumi.Input<string>;
   /** The VM's name_description; default empty. */
@@ -74,6 +119,34 @@ export interface VmArgs {
   powerState?: pulumi.Input<PowerState>;
   /** Preferred host (name_label or UUID). A change migrates a running VM live; HA or maintenance moves are not drift. */
   affinityHost?: pulumi.Input<string>;
+  /**
+   * `bios` or `uefi` (HVM_boot_params firmware); default: the source's. A guest's boot loader is installed for one
+   * firmware, so changing it replaces the VM.
+   */
+  firmware?: pulumi.Input<"bios" | "uefi">;
+  /**
+   * UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on
+   * a running VM needs a restart (allowRestart).
+   */
+  secureBoot?: pulumi.Input<boolean>;
+  /**
+   * A virtual TPM (VTPM.create), e.g. for Windows 11 or BitLocker; needs `firmware: "uefi"`. Adding or removing one
+   * on a running VM needs a restart (allowRestart); removing it destroys what it sealed.
+   */
+  vtpm?: pulumi.Input<boolean>;
+  /** Boot order (HVM_boot_params order): `c` disk, `d` CD, `n` network, e.g. `"dc"`; read at the next boot. */
+  bootOrder?: pulumi.Input<string>;
+  /** The CD drive: an ISO to insert (live), optionally installed from and ejected after the install. */
+  cdrom?: pulumi.Input<VmCdromArgs>;
+  /** A cloud-init config drive built by the provider (NoCloud, label `cidata`); see `cloudInitChangePolicy`. */
+  cloudInit?: pulumi.Input<VmCloudInitArgs>;
+  /**
+   * What a change of `cloudInit` does to an existing VM, said in preview (the guest reads the drive at boot only):
+   * `restart` (default) writes a new drive and restarts the VM (with allowRestart; else the change is refused and
+   * says so), keeping its disks; `replace` makes a new VM from the source; `ignore` records the change and leaves
+   * the VM and its drive alone.
+   */
+  cloudInitChangePolicy?: pulumi.Input<"restart" | "replace" | "ignore">;
   /** HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. */
   haRestartPriority?: pulumi.Input<"restart" | "best-effort" | "">;
   /** XenAPI tags (a set: their order is not a change). */
@@ -123,6 +196,10 @@ export class Vm extends pulumi.dynamic.Resource {
   declare readonly maxVcpus: pulumi.Output<number>;
   /** The UUIDs of the VM's disks (VDIs), in the order of `disks`. */
   declare readonly diskUuids: pulumi.Output<string[]>;
+  /** The digest of the cloud-init config on the VM's config drive (`""` without one): what the guest boots with. */
+  declare readonly cloudInitDigest: pulumi.Output<string>;
+  /** Whether the VM has a CD drive (the config drive aside). */
+  declare readonly hasCdDrive: pulumi.Output<boolean>;
 
   constructor(name: string, args: VmArgs, opts?: pulumi.CustomResourceOptions) {
     super(
@@ -140,6 +217,8 @@ export class Vm extends pulumi.dynamic.Resource {
         actualMemory: undefined,
         actualVcpus: undefined,
         diskUuids: undefined,
+        cloudInitDigest: undefined,
+        hasCdDrive: undefined,
       },
       opts,
       "xen",

@@ -5,6 +5,7 @@ import { XenApiError, fail } from "./errors";
 import defaultInventoryJson from "./inventory/default.json";
 import { Inventory } from "./inventory/types";
 import { Engine } from "./models/engine";
+import { registerFirmware } from "./models/methods/firmware";
 import { registerHost } from "./models/methods/host";
 import { registerImplicit } from "./models/methods/implicit";
 import { registerNetwork } from "./models/methods/network";
@@ -15,6 +16,7 @@ import { registerStorage, setVdiContent, vdiContent } from "./models/methods/sto
 import { registerTaskEvent } from "./models/methods/task_event";
 import { registerVm } from "./models/methods/vm";
 import { registerVmDevices } from "./models/methods/vm-devices";
+import { registerVtpm } from "./models/methods/vtpm";
 import { seedDatacenter } from "./models/seed";
 import { ensureSmRecords } from "./models/sm";
 import { Ids } from "./ids";
@@ -43,6 +45,8 @@ export function buildRegistry(): Registry {
   registerNetwork(reg);
   registerHost(reg);
   registerPool(reg);
+  registerFirmware(reg);
+  registerVtpm(reg);
   registerTaskEvent(reg);
   return reg;
 }

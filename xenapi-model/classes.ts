@@ -20,6 +20,7 @@ export const RECORD_CLASSES = [
   "PIF",
   "task",
   "message",
+  "VTPM",
 ] as const;
 export type RecordClass = (typeof RECORD_CLASSES)[number];
 
@@ -50,7 +51,6 @@ export const OTHER_CLASSES = [
   "LVHD",
   "VBD_metrics",
   "crashdump",
-  "VTPM",
   "console",
   "user",
   "data_source",
@@ -117,6 +117,7 @@ export const ENUMS = {
   ],
   on_normal_exit: ["destroy", "restart"],
   on_softreboot_behavior: ["soft_reboot", "destroy", "restart", "preserve"],
+  persistence_backend: ["xapi"],
   pif_igmp_status: ["enabled", "disabled", "unknown"],
   pool_allowed_operations: [
     "ha_enable",
@@ -262,6 +263,7 @@ export const ENUMS = {
     "create_vtpm",
   ],
   vm_power_state: ["Halted", "Paused", "Running", "Suspended"],
+  vtpm_operations: ["destroy"],
 } as const;
 export type EnumName = keyof typeof ENUMS;
 export type EnumValue<N extends EnumName> = (typeof ENUMS)[N][number];
@@ -647,6 +649,7 @@ export const FIELDS: { readonly [C in RecordClass]: readonly FieldSpec[] } = {
   VM_guest_metrics: [
     { name: "uuid", type: "string", qualifier: "RO/runtime" },
     { name: "os_version", type: "(string -> string) map", qualifier: "RO/runtime" },
+    { name: "netbios_name", type: "(string -> string) map", qualifier: "RO/runtime", default: {}, state: "prototyped" },
     { name: "PV_drivers_version", type: "(string -> string) map", qualifier: "RO/runtime" },
     { name: "PV_drivers_up_to_date", type: "bool", qualifier: "RO/runtime", state: "deprecated" },
     { name: "memory", type: "(string -> string) map", qualifier: "RO/runtime", default: {}, state: "removed" },
@@ -906,5 +909,21 @@ export const FIELDS: { readonly [C in RecordClass]: readonly FieldSpec[] } = {
     { name: "obj_uuid", type: "string", qualifier: "RO/runtime" },
     { name: "timestamp", type: "datetime", qualifier: "RO/runtime" },
     { name: "body", type: "string", qualifier: "RO/runtime" },
+  ],
+  VTPM: [
+    { name: "uuid", type: "string", qualifier: "RO/runtime" },
+    { name: "allowed_operations", type: "enum vtpm_operations set", qualifier: "RO/runtime", default: [] },
+    { name: "current_operations", type: "(string -> enum vtpm_operations) map", qualifier: "RO/runtime", default: {} },
+    { name: "VM", type: "VM ref", qualifier: "RO/constructor" },
+    { name: "backend", type: "VM ref", qualifier: "RO/runtime", default: "OpaqueRef:NULL" },
+    {
+      name: "persistence_backend",
+      type: "enum persistence_backend",
+      qualifier: "RO/runtime",
+      default: "xapi",
+      state: "prototyped",
+    },
+    { name: "is_unique", type: "bool", qualifier: "RO/constructor", default: false, state: "prototyped" },
+    { name: "is_protected", type: "bool", qualifier: "RO/runtime", default: false, state: "prototyped" },
   ],
 };

@@ -4,6 +4,7 @@
  * from which the README section "What each change does" is generated (scripts/gen-change-table.ts), so the
  * documentation cannot drift from the planner.
  */
+import { cloudInitDigest } from "./guest";
 import type { VmInputs } from "../schema";
 import type { Disruption, VmState } from "./vm";
 
@@ -21,7 +22,9 @@ export interface ChangeRule {
 
 /** The VM the examples start from: running, with PV drivers, a boot disk and a named data disk on an online-resize SR. */
 export const EXAMPLE_INPUTS: VmInputs = {
-  template: "Debian Bookworm 12",
+  source: "Debian Bookworm 12",
+  cloneMode: "fast",
+  cloudInitChangePolicy: "restart",
   nameLabel: "web-1",
   description: "",
   vcpus: 2,
@@ -36,6 +39,7 @@ export const EXAMPLE_INPUTS: VmInputs = {
   otherConfig: {},
   allowRestart: false,
   waitForIp: false,
+  cloudInit: { userData: "#cloud-config\nhostname: web-1\n" },
 };
 
 export const EXAMPLE_STATE: VmState = {
@@ -55,7 +59,16 @@ export const EXAMPLE_STATE: VmState = {
   onlineResizable: ["boot", "data"],
   memoryStaticMin: 1 * GiB,
   pvDrivers: true,
+  firmware: "bios",
+  secureBoot: false,
+  vtpm: false,
+  bootOrder: "cd",
+  hasCdDrive: true,
+  cdrom: { iso: "", ejectAfterInstall: false },
+  cloudInitDigest: cloudInitDigest(EXAMPLE_INPUTS.cloudInit!),
 };
+const UEFI = { firmware: "uefi" as const };
+const CHANGED_CLOUD_INIT = { userData: "#cloud-config\nhostname: web-01\n" };
 
 const withData = (data: Partial<VmInputs["disks"][number]>) => [
   EXAMPLE_INPUTS.disks[0]!,
@@ -232,14 +245,89 @@ export const CHANGE_TABLE: ChangeRule[] = [
     example: { news: { networks: [{ name: "lan", network: "VM Network", mac: "02:00:00:aa:bb:cc" }] } },
   },
   {
-    input: "template, url, adopt",
+    input: "disks[].vdi (an existing VDI)",
+    when: "running, PV drivers",
+    how: "VBD.create + VBD.plug of that VDI; when its entry is removed it is detached, never destroyed",
+    disruption: "live",
+    example: {
+      news: { disks: [...EXAMPLE_INPUTS.disks, { name: "shared", vdi: "0b7c9f1e-0000-4000-8000-00000000beef" }] },
+    },
+  },
+  {
+    input: "firmware",
+    when: "any",
+    how: "replace: the guest's boot loader is installed for its firmware",
+    disruption: "replace",
+    example: { news: UEFI },
+  },
+  {
+    input: "secureBoot",
+    when: "running",
+    how: "restart: platform:secureboot, read by UEFI at boot",
+    disruption: "restart",
+    example: { old: UEFI, news: { ...UEFI, secureBoot: true, allowRestart: true } },
+  },
+  {
+    input: "vtpm",
+    when: "running",
+    how: "restart: VTPM.create / VTPM.destroy need a halted VM",
+    disruption: "restart",
+    example: { old: UEFI, news: { ...UEFI, vtpm: true, allowRestart: true } },
+  },
+  {
+    input: "bootOrder",
+    when: "any",
+    how: "VM.set_HVM_boot_params (order), read at the next boot",
+    disruption: "in place",
+    example: { news: { bootOrder: "dc" } },
+  },
+  {
+    input: "cdrom.iso",
+    when: "running, the VM has a CD drive",
+    how: "VBD.eject / VBD.insert",
+    disruption: "live",
+    example: { news: { cdrom: { iso: "debian-12.7.0-amd64-netinst.iso", ejectAfterInstall: false } } },
+  },
+  {
+    input: "cdrom.iso",
+    when: "running, no CD drive",
+    how: "restart: the drive is added while halted (HVM guests cannot hot-plug one)",
+    disruption: "restart",
+    example: {
+      old: { hasCdDrive: false },
+      news: { cdrom: { iso: "debian-12.7.0-amd64-netinst.iso", ejectAfterInstall: false }, allowRestart: true },
+    },
+  },
+  {
+    input: "cloudInit (cloudInitChangePolicy restart, the default)",
+    when: "running",
+    how: "restart with a new config drive (the guest reads it at boot)",
+    disruption: "restart",
+    example: { news: { cloudInit: CHANGED_CLOUD_INIT, allowRestart: true } },
+  },
+  {
+    input: "cloudInit (cloudInitChangePolicy replace)",
+    when: "any",
+    how: "replace: a new VM from the source with the new config",
+    disruption: "replace",
+    example: { news: { cloudInit: CHANGED_CLOUD_INIT, cloudInitChangePolicy: "replace" } },
+  },
+  {
+    input: "cloudInit (cloudInitChangePolicy ignore)",
+    when: "any",
+    how: "recorded in the state and said in preview; the VM keeps its drive",
+    disruption: "in place",
+    example: { news: { cloudInit: CHANGED_CLOUD_INIT, cloudInitChangePolicy: "ignore" } },
+  },
+  {
+    input: "source (or template), url, adopt",
     when: "any",
     how: "replace: a new VM is created, then the old one deleted (adopt: the old one is released first)",
     disruption: "replace",
-    example: { news: { template: "CentOS 6 (PV)" } },
+    example: { news: { source: "CentOS 6 (PV)" } },
   },
   {
-    input: "allowRestart, waitForIp, timeouts, shutdownTimeout",
+    input: "allowRestart, waitForIp, timeouts, shutdownTimeout, cloneMode, cloudInitChangePolicy",
     when: "any",
     how: "recorded in the state only",
     disruption: "in place",

@@ -18,6 +18,9 @@ export const NIC_KEY = "pulumi-xen.nic";
 /** other_config key on a VDI that is detached and kept, not destroyed, when its entry leaves `disks`. */
 export const KEEP_KEY = "pulumi-xen.keep-on-remove";
 
+/** other_config key on the VDI of a cloud-init config drive: the digest of the config it holds (plan/guest.ts). */
+export const CONFIG_DRIVE_KEY = "pulumi-xen.cloud-init";
+
 /** The key of the boot disk when `disks[0]` has no name. */
 export const BOOT_KEY = "boot";
 

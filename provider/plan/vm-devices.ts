@@ -9,6 +9,7 @@ import { diskKey, isPositionalKey, matchByKey, nicKeys } from "./devices";
 import type { Disruption, ObservedDisk, ObservedNic } from "./vm";
 
 export type DeviceStep =
+  /** A new VDI, or (disk.vdi) an existing one attached as it is. */
   | { kind: "addDisk"; key: string; disk: VmDisk; plug: boolean; needsDomain: boolean }
   | { kind: "removeDisk"; key: string; vdiUuid: string; size: number; keep: boolean; needsDomain: boolean }
   /** online: VDI.resize_online; replug: unplug, VDI.resize, plug (live for the guest); offline: VDI.resize. */
@@ -71,7 +72,7 @@ export function planDisks(old: OldVm, news: VmInputs, ctx: DevicePlanContext): D
     plan.stateOnly = true;
     oldKeys[0] = newKeys[0]!;
   }
-  const match = matchByKey(oldKeys, old.disks as VmDisk[], newKeys, news.disks);
+  const match = matchByKey<VmDisk>(oldKeys, old.disks, newKeys, news.disks);
 
   // Naming disks that had none: with the list otherwise unchanged, disks[i] without a name becomes the named one.
   if (old.disks.length === news.disks.length) {
@@ -91,7 +92,7 @@ export function planDisks(old: OldVm, news: VmInputs, ctx: DevicePlanContext): D
     return {
       ...plan,
       blocked:
-        `disks: the data disk at disks[${ambiguous.oldIndex}] (VDI ${old.diskUuids[ambiguous.oldIndex] || "?"}, ${formatSize(ambiguous.was.size)}) would be removed, ` +
+        `disks: the data disk at disks[${ambiguous.oldIndex}] (VDI ${old.diskUuids[ambiguous.oldIndex] || "?"}, ${formatSize(ambiguous.was.size!)}) would be removed, ` +
         `but a disk without a name is known only by its position, so which disk you removed cannot be told. ` +
         `Give every data disk a name (disks[i].name) in one update without removing any, then remove the one you mean`,
     };
@@ -108,27 +109,42 @@ export function planDisks(old: OldVm, news: VmInputs, ctx: DevicePlanContext): D
     }
     plan.steps.push({ kind: "addDisk", key, disk: want, plug: hotplug, needsDomain: hotplug });
     plan.levels.push(hotplug ? "live" : "none");
-    plan.reasons.push(`${label(key, newIndex)} (${formatSize(want.size)}) added${hotplug ? " and plugged live" : ""}`);
+    const what = want.vdi !== undefined ? `existing VDI ${want.vdi}` : formatSize(want.size!);
+    plan.reasons.push(
+      `${label(key, newIndex)} (${what}) ${want.vdi !== undefined ? "attached" : "added"}${hotplug ? " and plugged live" : ""}`,
+    );
   }
   for (const { key, was, oldIndex } of match.removed) {
-    const keep = was.keepOnRemove === true;
+    const attached = was.vdi !== undefined;
+    const keep = was.keepOnRemove === true || attached;
     const vdiUuid = old.diskUuids[oldIndex] ?? "";
-    const what = `disk "${key}" (VDI ${vdiUuid || "?"}, ${formatSize(was.size)})`;
-    const fate = keep
-      ? "detached; the VDI is kept (keepOnRemove)"
-      : "detached and its VDI destroyed (a VDI this stack did not create is kept)";
+    const what = `disk "${key}" (VDI ${vdiUuid || "?"}, ${formatSize(was.size!)})`;
+    const fate = attached
+      ? "detached; the VDI is kept (an existing disk the program attached)"
+      : keep
+        ? "detached; the VDI is kept (keepOnRemove)"
+        : "detached and its VDI destroyed (a VDI this stack did not create is kept)";
     if (live && !ctx.pvDrivers) {
-      plan.whileHalted.push({ kind: "removeDisk", key, vdiUuid, size: was.size, keep, needsDomain: false });
+      plan.whileHalted.push({ kind: "removeDisk", key, vdiUuid, size: was.size!, keep, needsDomain: false });
       plan.restartWhy.push(`${what} removed: unplugging needs PV drivers in the guest`);
       plan.levels.push("restart");
     } else {
-      plan.steps.push({ kind: "removeDisk", key, vdiUuid, size: was.size, keep, needsDomain: live });
+      plan.steps.push({ kind: "removeDisk", key, vdiUuid, size: was.size!, keep, needsDomain: live });
       plan.levels.push(live ? "live" : "none");
     }
     plan.reasons.push(`${what} ${fate}`);
   }
-  for (const { key, was, want, oldIndex, newIndex } of match.kept) {
+  for (const { key, was: observed, want: given, oldIndex, newIndex } of match.kept) {
     const name = label(key, newIndex);
+    const was = observed as ObservedDisk;
+    if (given.vdi !== undefined && given.vdi !== was.vdi) {
+      return {
+        ...plan,
+        blocked: `disks[${newIndex}].vdi: ${name} is VDI ${old.diskUuids[oldIndex] || "?"}, not ${given.vdi}; an entry keeps its disk. Attach ${given.vdi} under a new name, and remove the old entry if you mean to`,
+      };
+    }
+    // An attached existing disk without a size is taken as it is.
+    const want = { ...given, size: given.size ?? was.size };
     if (want.size < was.size) {
       return {
         ...plan,

@@ -9,11 +9,12 @@
  */
 import { UNKNOWN, type PowerState, type VmDisk, type VmInputs, type VmNetwork } from "../schema";
 import { formatSize } from "../units";
+import { planGuest, type GuestStep } from "./guest";
 import { planDisks, planNics, type DeviceStep, type DevicePlanContext } from "./vm-devices";
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, powerPath, type PowerOp, type ShutdownPolicy } from "./power";
 
 /** A disk as observed: `name` is always its key (see plan/devices.ts). */
-export type ObservedDisk = VmDisk & { name: string };
+export type ObservedDisk = Omit<VmDisk, "size"> & { name: string; size: number };
 export type ObservedNic = VmNetwork & { name: string };
 
 /** What the provider stores as outputs: the desired fields as last observed, plus what only Xen knows. */
@@ -39,6 +40,10 @@ export interface VmState extends Omit<VmInputs, "disks" | "networks"> {
   pvDrivers?: boolean;
   /** Brought in by `pulumi import`: its template is recorded, never a reason to replace it. */
   imported?: boolean;
+  /** The digest on the VM's cloud-init config drive ("" without one); see plan/guest.ts. */
+  cloudInitDigest?: string;
+  /** Whether the VM has a CD drive other than the config drive. */
+  hasCdDrive?: boolean;
 }
 
 export const DISRUPTION = ["none", "live", "power", "restart", "replace"] as const;
@@ -72,7 +77,8 @@ export type VmStep =
   | { kind: "setAffinity"; host: string | undefined }
   | { kind: "migrate"; host: string }
   | { kind: "power"; from: PowerState; to: PowerState; ops: PowerOp[] }
-  | DeviceStep;
+  | DeviceStep
+  | GuestStep;
 
 export interface VmPlan {
   /** Properties that differ, in input order (for `changes` and the preview message). */
@@ -87,7 +93,17 @@ export interface VmPlan {
   blocked?: string;
 }
 
-const STATE_ONLY = ["allowRestart", "waitForIp", "timeouts", "shutdownTimeout", "ownershipKey"] as const;
+const STATE_ONLY = [
+  "allowRestart",
+  "waitForIp",
+  "timeouts",
+  "shutdownTimeout",
+  "ownershipKey",
+  // How the VM was made: history once it exists.
+  "template",
+  "cloneMode",
+  "cloudInitChangePolicy",
+] as const;
 
 /** Steps that need the VM's domain running. */
 const NEEDS_DOMAIN = new Set<VmStep["kind"]>(["setVcpusLive", "setMemoryLive", "migrate", "restart"]);
@@ -117,7 +133,12 @@ function maxDisruption(steps: Disruption[]): Disruption {
   return steps.reduce<Disruption>((m, d) => (DISRUPTION.indexOf(d) > DISRUPTION.indexOf(m) ? d : m), "none");
 }
 
-export function planVm(old: VmState, newsWithUnknowns: VmInputs): VmPlan {
+export interface PlanContext {
+  /** The VM was just made from its source (create): settings fixed once it has booted are still settings. */
+  creating?: boolean;
+}
+
+export function planVm(old: VmState, newsWithUnknowns: VmInputs, context: PlanContext = {}): VmPlan {
   // Values not known until apply (outputs of other resources during preview) are planned as unchanged here and
   // reported as pending; the update plans them again with the real values, and enforces the restart rule then.
   const pending = (Object.keys(newsWithUnknowns) as (keyof VmInputs)[]).filter((k) =>
@@ -125,12 +146,12 @@ export function planVm(old: VmState, newsWithUnknowns: VmInputs): VmPlan {
   );
   const news = { ...newsWithUnknowns } as Record<string, unknown>;
   for (const k of pending) news[k] = (old as unknown as Record<string, unknown>)[k];
-  const plan = planKnown(old, news as unknown as VmInputs);
+  const plan = planKnown(old, news as unknown as VmInputs, context);
   if (pending.length === 0) return plan;
   return {
     ...plan,
     changed: [...new Set([...plan.changed, ...pending])],
-    replaces: [...new Set([...plan.replaces, ...pending.filter((k) => k === "template" || k === "url")])],
+    replaces: [...new Set([...plan.replaces, ...pending.filter((k) => k === "source" || k === "url")])],
     reasons: [...plan.reasons, `${pending.join(", ")}: known at apply time; planned then`],
   };
 }
@@ -150,7 +171,7 @@ export function shutdownPolicy(vm: Pick<VmState, "pvDrivers" | "domainType">, ne
   };
 }
 
-function planKnown(old: VmState, news: VmInputs): VmPlan {
+function planKnown(old: VmState, news: VmInputs, context: PlanContext): VmPlan {
   const changed: string[] = [];
   const replaces: string[] = [];
   const steps: VmStep[] = [];
@@ -164,11 +185,11 @@ function planKnown(old: VmState, news: VmInputs): VmPlan {
     return d;
   };
 
-  // Identity: a different template, pool or adopted VM is a different machine.
+  // Identity: a different source (template, VM or snapshot), pool or adopted VM is a different machine.
   // An imported VM was not cloned here: its template is history, recorded with the next change, never diffed.
-  if (old.imported !== true && differs("template")) {
-    replaces.push("template");
-    reasons.push(`template ${old.template} -> ${news.template}: a VM cannot change its template, so it is replaced`);
+  if (old.imported !== true && differs("source")) {
+    replaces.push("source");
+    reasons.push(`source ${old.source} -> ${news.source}: a VM cannot change what it was made from, so it is replaced`);
   }
   if (differs("url")) {
     replaces.push("url");
@@ -178,10 +199,25 @@ function planKnown(old: VmState, news: VmInputs): VmPlan {
     replaces.push("adopt");
     reasons.push(`adopt ${news.adopt}: a different existing VM is brought under management in place of ${old.uuid}`);
   }
+  // The power state during the changes: Halted when halted or being halted, else Running (woken if need be).
+  const halting = news.powerState === "Halted" && old.powerState !== "Halted";
+  const during: "Halted" | "Running" = old.powerState === "Halted" || halting ? "Halted" : "Running";
+  const live = during === "Running";
+  const guest = planGuest(old, news, live, context.creating);
+  if (guest.replaces.length > 0) {
+    replaces.push(...guest.replaces);
+    reasons.push(...guest.reasons);
+  }
   if (replaces.length > 0) {
     for (const k of Object.keys(news) as (keyof VmInputs)[])
       if (!changed.includes(k) && !sameValue((old as unknown as VmInputs)[k], news[k])) changed.push(k);
-    return { changed, replaces, steps: [], disruption: "replace", reasons };
+    return {
+      changed: [...new Set([...changed, ...guest.changed])],
+      replaces,
+      steps: [],
+      disruption: "replace",
+      reasons,
+    };
   }
 
   // In place: plain setters.
@@ -204,11 +240,7 @@ function planKnown(old: VmState, news: VmInputs): VmPlan {
   }
   for (const k of STATE_ONLY) differs(k);
 
-  // The power state during the changes: Halted when halted or being halted, else Running (woken if need be).
   const powerChange = differs("powerState");
-  const halting = news.powerState === "Halted" && old.powerState !== "Halted";
-  const during: "Halted" | "Running" = old.powerState === "Halted" || halting ? "Halted" : "Running";
-  const live = during === "Running";
   const pvDrivers = old.pvDrivers !== false;
   const limitsFor = (): LimitsStep => {
     const staticMin = Math.min(old.memoryStaticMin ?? news.memory, news.memory);
@@ -282,6 +314,13 @@ function planKnown(old: VmState, news: VmInputs): VmPlan {
     levels.push(...planned.levels);
     reasons.push(...planned.reasons);
   }
+
+  changed.push(...guest.changed);
+  steps.push(...guest.steps);
+  whileHalted.push(...guest.whileHalted);
+  restartWhy.push(...guest.restartWhy);
+  levels.push(...guest.levels);
+  reasons.push(...guest.reasons);
 
   let startOn: string | undefined;
   if (differs("affinityHost")) {
@@ -388,6 +427,7 @@ function orderSteps(steps: VmStep[]): VmStep[] {
       case "retagDisk":
       case "setDiskLabel":
       case "setDiskKeep":
+      case "setBootParams":
         return 0;
       case "setLimits":
         return 2;

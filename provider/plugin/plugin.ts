@@ -11,6 +11,8 @@ import { CONFIG_KEYS, ProviderContext, settingsFrom } from "../connection";
 import * as lookups from "../lookups";
 import { hostProvider } from "../resources/host";
 import { poolProvider } from "../resources/pool";
+import { imageProvider } from "../resources/image";
+import { templateProvider } from "../resources/template";
 import { vmProvider } from "../resources/vm";
 import { PACKAGE, RESOURCES, resourceOfUrn, type ResourceName } from "./tokens";
 
@@ -55,6 +57,8 @@ export class XenPlugin {
     Pool: poolProvider(this.context),
     Host: hostProvider(this.context),
     Vm: vmProvider(this.context),
+    Image: imageProvider(this.context),
+    Template: templateProvider(this.context),
   };
 
   /** Validates the provider's configuration. The password is kept secret whether or not it was given as one. */

@@ -1,7 +1,8 @@
 /**
  * XenApiClient: sessions, the retrying call loop, Async.* tasks and typed record reads over one {@link Transport}.
  */
-import { XenTransportError, isTransportError, isXenApiError } from "./errors";
+import { importRawVdi } from "./http-handlers";
+import { XenApiError, XenTransportError, isTransportError, isXenApiError } from "./errors";
 import { xenFacade, type XenFacade } from "./facade";
 import { EventWatcher } from "./events";
 import { TaskWaiter, abortedError, type CallContext } from "./tasks";
@@ -484,6 +485,51 @@ export class XenApiClient {
       });
     }
     return ref;
+  }
+
+  /**
+   * Writes a disk image into a VDI through xapi's `/import_raw_vdi` handler, with this client's session and TLS
+   * settings. xapi answers 200 before it writes and reports a failure (read-only VDI, image too large, disk in use)
+   * in the task given as `task_id`, so the task is created first and read once the upload ends. Counted as a write.
+   */
+  async importRawVdi(vdiRef: string, bytes: Buffer, opts?: CallOptions): Promise<void> {
+    this.assertOpen("import_raw_vdi");
+    const ctx = this.context(opts);
+    const method = "PUT /import_raw_vdi";
+    const taskRef = await this.callWith("task.create", ["import_raw_vdi", `${bytes.length} bytes`], ctx);
+    try {
+      await importRawVdi({
+        endpoint: this.currentEndpoint,
+        host: this.transport.host,
+        agents: this.agents,
+        sessionRef: await this.ensureSession(ctx),
+        vdiRef,
+        taskRef: String(taskRef),
+        bytes,
+        timeoutMs: Math.max(1, ctx.deadlineAt - Date.now()),
+      });
+      for (let delay = 20; ; delay = Math.min(delay * 2, 1000)) {
+        const task = (await this.callWith("task.get_record", [taskRef], ctx)) as {
+          status?: string;
+          error_info?: string[];
+        };
+        if (task.status === "success") return;
+        if (task.status === "failure" || task.status === "cancelled") {
+          const [code, ...params] = task.error_info ?? [];
+          throw new XenApiError({ code: code || "TASK_CANCELLED", params, method, host: this.transport.host });
+        }
+        if (Date.now() + delay > ctx.deadlineAt)
+          throw new XenTransportError({
+            kind: "timeout",
+            method,
+            host: this.transport.host,
+            message: `${method} on ${this.transport.host}: the upload ended but task ${String(taskRef)} did not finish before the deadline`,
+          });
+        await sleep(delay, ctx.signal);
+      }
+    } finally {
+      this.writeCounter.count++;
+    }
   }
 
   /** A typed facade over this client: `client.api.VM.start(vm, false, false)`. See {@link xenFacade}. */

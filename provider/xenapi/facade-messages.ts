@@ -739,6 +739,7 @@ export interface VM_guest_metricsMessages {
   get_PV_drivers_up_to_date(self: string): Promise<boolean>;
   get_PV_drivers_version(self: string): Promise<Record<string, string>>;
   get_os_version(self: string): Promise<Record<string, string>>;
+  get_netbios_name(self: string): Promise<Record<string, string>>;
   get_uuid(self: string): Promise<string>;
   get_by_uuid(uuid: string): Promise<Ref<"VM_guest_metrics">>;
   get_record(self: string): Promise<Record<string, unknown>>;
@@ -769,6 +770,25 @@ export interface VM_metricsMessages {
   get_memory_actual(self: string): Promise<number>;
   get_uuid(self: string): Promise<string>;
   get_by_uuid(uuid: string): Promise<Ref<"VM_metrics">>;
+  get_record(self: string): Promise<Record<string, unknown>>;
+  get_all_records_where(expr: string): Promise<Record<string, Record<string, unknown>>>;
+}
+
+/** Every VTPM message, with the datamodel's parameters (versioned trailing ones optional). */
+export interface VTPMMessages {
+  get_all_records(): Promise<Record<string, Record<string, unknown>>>;
+  get_all(): Promise<Array<Ref<"VTPM">>>;
+  destroy(self: string): Promise<void>;
+  create(vM: string, is_unique: boolean): Promise<Ref<"VTPM">>;
+  get_is_protected(self: string): Promise<boolean>;
+  get_is_unique(self: string): Promise<boolean>;
+  get_persistence_backend(self: string): Promise<EnumValue<"persistence_backend">>;
+  get_backend(self: string): Promise<Ref<"VM">>;
+  get_VM(self: string): Promise<Ref<"VM">>;
+  get_current_operations(self: string): Promise<Record<string, EnumValue<"vtpm_operations">>>;
+  get_allowed_operations(self: string): Promise<Array<EnumValue<"vtpm_operations">>>;
+  get_uuid(self: string): Promise<string>;
+  get_by_uuid(uuid: string): Promise<Ref<"VTPM">>;
   get_record(self: string): Promise<Record<string, unknown>>;
   get_all_records_where(expr: string): Promise<Record<string, Record<string, unknown>>>;
 }
@@ -1309,6 +1329,7 @@ export interface XenMessages {
   VM: VMMessages;
   VM_guest_metrics: VM_guest_metricsMessages;
   VM_metrics: VM_metricsMessages;
+  VTPM: VTPMMessages;
   event: eventMessages;
   host: hostMessages;
   host_metrics: host_metricsMessages;

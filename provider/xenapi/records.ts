@@ -7,9 +7,9 @@ import { z } from "zod";
 import { RECORD_CLASSES, type RecordClass } from "../../xenapi-model/classes";
 
 /** The XenAPI classes this client reads, with their datamodel (wire) names: every modelled record class but
- * session and SM. */
+ * session, SM and VTPM (a VM's `VTPMs` refs are all the client needs of those). */
 export const XEN_CLASSES = RECORD_CLASSES.filter(
-  (c): c is Exclude<RecordClass, "session" | "SM"> => c !== "session" && c !== "SM",
+  (c): c is Exclude<RecordClass, "session" | "SM" | "VTPM"> => c !== "session" && c !== "SM" && c !== "VTPM",
 );
 export type XenClass = (typeof XEN_CLASSES)[number];
 

@@ -47,6 +47,42 @@ namespace PulumiXen.Xen
         public Output<bool?> AllowRestart { get; private set; } = null!;
 
         /// <summary>
+        /// Boot order (HVM_boot_params order): `c` disk, `d` CD, `n` network, e.g. `"dc"`; read at the next boot.
+        /// </summary>
+        [Output("bootOrder")]
+        public Output<string?> BootOrder { get; private set; } = null!;
+
+        /// <summary>
+        /// The CD drive: an ISO to insert (live), optionally installed from and ejected after the install.
+        /// </summary>
+        [Output("cdrom")]
+        public Output<Outputs.VmCdrom?> Cdrom { get; private set; } = null!;
+
+        /// <summary>
+        /// `fast` (default): VM.clone, disks are copy-on-write children of the source's, on its SRs. `full`: VM.copy, independent disks on the SR `disks[0].sr` names (else the source's). Used at creation only. One of: "fast", "full".
+        /// </summary>
+        [Output("cloneMode")]
+        public Output<string?> CloneMode { get; private set; } = null!;
+
+        /// <summary>
+        /// A cloud-init config drive built by the provider (NoCloud, label `cidata`); see `cloudInitChangePolicy`.
+        /// </summary>
+        [Output("cloudInit")]
+        public Output<Outputs.VmCloudInit?> CloudInit { get; private set; } = null!;
+
+        /// <summary>
+        /// What a change of `cloudInit` does to an existing VM, said in preview (the guest reads the drive at boot only): `restart` (default) writes a new drive and restarts the VM (with allowRestart; else the change is refused and says so), keeping its disks; `replace` makes a new VM from the source; `ignore` records the change and leaves the VM and its drive alone. One of: "restart", "replace", "ignore".
+        /// </summary>
+        [Output("cloudInitChangePolicy")]
+        public Output<string?> CloudInitChangePolicy { get; private set; } = null!;
+
+        /// <summary>
+        /// The digest of the cloud-init config on the VM's config drive (`""` without one): what the guest boots with.
+        /// </summary>
+        [Output("cloudInitDigest")]
+        public Output<string> CloudInitDigest { get; private set; } = null!;
+
+        /// <summary>
         /// The VM's name_description; default empty.
         /// </summary>
         [Output("description")]
@@ -71,10 +107,22 @@ namespace PulumiXen.Xen
         public Output<string> DomainType { get; private set; } = null!;
 
         /// <summary>
+        /// `bios` or `uefi` (HVM_boot_params firmware); default: the source's. A guest's boot loader is installed for one firmware, so changing it replaces the VM. One of: "bios", "uefi".
+        /// </summary>
+        [Output("firmware")]
+        public Output<string?> Firmware { get; private set; } = null!;
+
+        /// <summary>
         /// HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. One of: "restart", "best-effort", "".
         /// </summary>
         [Output("haRestartPriority")]
         public Output<string?> HaRestartPriority { get; private set; } = null!;
+
+        /// <summary>
+        /// Whether the VM has a CD drive (the config drive aside).
+        /// </summary>
+        [Output("hasCdDrive")]
+        public Output<bool> HasCdDrive { get; private set; } = null!;
 
         /// <summary>
         /// True when the VM was brought in by `pulumi import`: its template is recorded, never a reason to replace it.
@@ -155,10 +203,22 @@ namespace PulumiXen.Xen
         public Output<string> ResidentOn { get; private set; } = null!;
 
         /// <summary>
+        /// UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on a running VM needs a restart (allowRestart).
+        /// </summary>
+        [Output("secureBoot")]
+        public Output<bool?> SecureBoot { get; private set; } = null!;
+
+        /// <summary>
         /// How long a clean shutdown may take before it is followed by a hard one (said in the output, never silently); default 3 minutes.
         /// </summary>
         [Output("shutdownTimeout")]
         public Output<Union<double, string>?> ShutdownTimeout { get; private set; } = null!;
+
+        /// <summary>
+        /// What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.
+        /// </summary>
+        [Output("source")]
+        public Output<string?> Source { get; private set; } = null!;
 
         /// <summary>
         /// XenAPI tags (a set: their order is not a change).
@@ -167,7 +227,7 @@ namespace PulumiXen.Xen
         public Output<ImmutableArray<string>> Tags { get; private set; } = null!;
 
         /// <summary>
-        /// Template name_label or UUID. Changing it replaces the VM.
+        /// Template name_label or UUID (the same as `source` naming a template). Changing what it names replaces the VM.
         /// </summary>
         [Output("template")]
         public Output<string?> Template { get; private set; } = null!;
@@ -195,6 +255,12 @@ namespace PulumiXen.Xen
         /// </summary>
         [Output("vcpus")]
         public Output<int?> Vcpus { get; private set; } = null!;
+
+        /// <summary>
+        /// A virtual TPM (VTPM.create), e.g. for Windows 11 or BitLocker; needs `firmware: "uefi"`. Adding or removing one on a running VM needs a restart (allowRestart); removing it destroys what it sealed.
+        /// </summary>
+        [Output("vtpm")]
+        public Output<bool?> Vtpm { get; private set; } = null!;
 
         /// <summary>
         /// Wait until the guest agent reports an IP address (bounded by `timeouts.create`/`update`).
@@ -266,6 +332,36 @@ namespace PulumiXen.Xen
         public Input<bool>? AllowRestart { get; set; }
 
         /// <summary>
+        /// Boot order (HVM_boot_params order): `c` disk, `d` CD, `n` network, e.g. `"dc"`; read at the next boot.
+        /// </summary>
+        [Input("bootOrder")]
+        public Input<string>? BootOrder { get; set; }
+
+        /// <summary>
+        /// The CD drive: an ISO to insert (live), optionally installed from and ejected after the install.
+        /// </summary>
+        [Input("cdrom")]
+        public Input<Inputs.VmCdromArgs>? Cdrom { get; set; }
+
+        /// <summary>
+        /// `fast` (default): VM.clone, disks are copy-on-write children of the source's, on its SRs. `full`: VM.copy, independent disks on the SR `disks[0].sr` names (else the source's). Used at creation only. One of: "fast", "full".
+        /// </summary>
+        [Input("cloneMode")]
+        public Input<string>? CloneMode { get; set; }
+
+        /// <summary>
+        /// A cloud-init config drive built by the provider (NoCloud, label `cidata`); see `cloudInitChangePolicy`.
+        /// </summary>
+        [Input("cloudInit")]
+        public Input<Inputs.VmCloudInitArgs>? CloudInit { get; set; }
+
+        /// <summary>
+        /// What a change of `cloudInit` does to an existing VM, said in preview (the guest reads the drive at boot only): `restart` (default) writes a new drive and restarts the VM (with allowRestart; else the change is refused and says so), keeping its disks; `replace` makes a new VM from the source; `ignore` records the change and leaves the VM and its drive alone. One of: "restart", "replace", "ignore".
+        /// </summary>
+        [Input("cloudInitChangePolicy")]
+        public Input<string>? CloudInitChangePolicy { get; set; }
+
+        /// <summary>
         /// The VM's name_description; default empty.
         /// </summary>
         [Input("description")]
@@ -282,6 +378,12 @@ namespace PulumiXen.Xen
             get => _disks ?? (_disks = new InputList<Inputs.VmDiskArgs>());
             set => _disks = value;
         }
+
+        /// <summary>
+        /// `bios` or `uefi` (HVM_boot_params firmware); default: the source's. A guest's boot loader is installed for one firmware, so changing it replaces the VM. One of: "bios", "uefi".
+        /// </summary>
+        [Input("firmware")]
+        public Input<string>? Firmware { get; set; }
 
         /// <summary>
         /// HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. One of: "restart", "best-effort", "".
@@ -344,10 +446,22 @@ namespace PulumiXen.Xen
         public Input<string>? PowerState { get; set; }
 
         /// <summary>
+        /// UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on a running VM needs a restart (allowRestart).
+        /// </summary>
+        [Input("secureBoot")]
+        public Input<bool>? SecureBoot { get; set; }
+
+        /// <summary>
         /// How long a clean shutdown may take before it is followed by a hard one (said in the output, never silently); default 3 minutes.
         /// </summary>
         [Input("shutdownTimeout")]
         public InputUnion<double, string>? ShutdownTimeout { get; set; }
+
+        /// <summary>
+        /// What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.
+        /// </summary>
+        [Input("source")]
+        public Input<string>? Source { get; set; }
 
         [Input("tags")]
         private InputList<string>? _tags;
@@ -362,10 +476,10 @@ namespace PulumiXen.Xen
         }
 
         /// <summary>
-        /// Template name_label or UUID. Changing it replaces the VM.
+        /// Template name_label or UUID (the same as `source` naming a template). Changing what it names replaces the VM.
         /// </summary>
-        [Input("template", required: true)]
-        public Input<string> Template { get; set; } = null!;
+        [Input("template")]
+        public Input<string>? Template { get; set; }
 
         /// <summary>
         /// Deadlines per phase, each bounding the whole phase across every call and wait (the engine's customTimeouts do not reach dynamic providers); a task still running at the deadline is cancelled. Default 30 min create and update, 15 min delete.
@@ -386,6 +500,12 @@ namespace PulumiXen.Xen
         public Input<int> Vcpus { get; set; } = null!;
 
         /// <summary>
+        /// A virtual TPM (VTPM.create), e.g. for Windows 11 or BitLocker; needs `firmware: "uefi"`. Adding or removing one on a running VM needs a restart (allowRestart); removing it destroys what it sealed.
+        /// </summary>
+        [Input("vtpm")]
+        public Input<bool>? Vtpm { get; set; }
+
+        /// <summary>
         /// Wait until the guest agent reports an IP address (bounded by `timeouts.create`/`update`).
         /// </summary>
         [Input("waitForIp")]
@@ -394,6 +514,8 @@ namespace PulumiXen.Xen
         public VmArgs()
         {
             AllowRestart = false;
+            CloneMode = "fast";
+            CloudInitChangePolicy = "restart";
             Description = "";
             HaRestartPriority = "";
             PowerState = "Running";

@@ -13,6 +13,8 @@ export interface InventoryHost {
   /** local SR size; a local SR named "Local storage" is created on every host */
   localSrGiB?: number;
   dom0MemoryMiB?: number;
+  /** this host's pool starts with UEFI Secure Boot certificates; default: the inventory's `uefiCertificates` */
+  uefiCertificates?: boolean;
 }
 
 export interface InventorySr {
@@ -66,6 +68,28 @@ export interface InventoryTemplate {
   firmware?: "bios" | "uefi";
   otherConfig?: Record<string, string>;
   PV_bootloader?: string;
+  /** HVM firmware boot order (`HVM_boot_params["order"]`): `c` disk, `d` CD, `n` network; default "cdn" */
+  bootOrder?: string;
+}
+
+/** An image of the pool's ISO library (a read-only VDI named after the file). */
+export interface InventoryIso {
+  /** file name, which is the VDI's name_label */
+  name: string;
+  sizeBytes: number;
+  /** what the installer on a bootable image installs; absent: a data disc, which firmware does not boot */
+  installs?: {
+    /** VM_guest_metrics.os_version of the installed system */
+    os: Record<string, string>;
+    /** the installed kernel has PV drivers */
+    pvDrivers: boolean;
+    /** the installed system runs a guest agent (default: as pvDrivers) */
+    agent?: boolean;
+    /** feature flags its agent reports */
+    features?: string[];
+    /** the smallest boot disk the installer accepts (default 1 GiB) */
+    minDiskGiB?: number;
+  };
 }
 
 export interface InventoryUser {
@@ -100,4 +124,13 @@ export interface Inventory {
    * `{"ext": {"VDI_CREATE": 1, "VDI_RESIZE": 1, "VDI_RESIZE_ONLINE": 1}}` lets local disks grow online.
    */
   smFeatures?: Record<string, Record<string, number>>;
+  /** the images of every pool's ISO library (default: Debian, Ubuntu and Windows installers and guest-tools.iso) */
+  isos?: InventoryIso[];
+  /**
+   * Whether the pools start with UEFI Secure Boot certificates (`pool.uefi_certificates`), default true. false
+   * models a pool where none were installed: a VM with `platform["secureboot"]` "auto" then boots without Secure
+   * Boot, and one with "true" starts but stops in its firmware (message `VM_SECURE_BOOT_FAILED`, no guest agent).
+   * A host's own `uefiCertificates` overrides this for its pool.
+   */
+  uefiCertificates?: boolean;
 }

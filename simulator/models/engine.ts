@@ -5,6 +5,8 @@ import { Ids, NULL_REF } from "../ids";
 import { Inventory } from "../inventory/types";
 import { GateVm, VmOp, allowedOperations, checkOperation } from "../rules/gate";
 import { PlacementHost, PlacementVm, vmMemoryNeeded, vmMemoryOverhead } from "../rules/placement";
+import { configuredAddresses, netbiosName, startGuest } from "./boot";
+import { BootConsole } from "./console";
 import { Db, Rec } from "./db";
 import { CLASSES, defaultRecord } from "./schema";
 
@@ -12,7 +14,8 @@ export { ROLES, type Role };
 
 /**
  * Base durations (ms at time scale 1) of simulated operations; multiplied by the time scale. `guest_agent` is the
- * delay between boot and the guest agent's first report; host.evacuate takes one VM.pool_migrate per VM.
+ * delay between boot and the guest agent's first report; `install` the time an installer booted from CD takes to
+ * write its system to disk (models/boot.ts); host.evacuate takes one VM.pool_migrate per VM.
  */
 export const DEFAULT_DURATIONS: Record<string, number> = {
   "VM.start": 3000,
@@ -40,6 +43,7 @@ export const DEFAULT_DURATIONS: Record<string, number> = {
   "VDI.copy": 3000,
   "pool.join": 2000,
   guest_agent: 5000,
+  install: 60000,
 };
 
 export interface EngineOptions {
@@ -69,6 +73,8 @@ export interface Ctx {
  */
 export class Engine {
   readonly db = new Db();
+  /** what each VM's firmware, installer and guest printed (models/boot.ts) */
+  readonly console = new BootConsole();
   ids: Ids;
   readonly clock: Clock;
   timeScale: number;
@@ -147,7 +153,7 @@ export class Engine {
     return this.db.objects.get(ref)?.hidden ?? {};
   }
 
-  /** Keeps derived fields (VM allowed_operations) right at the end of every transaction. */
+  /** Keeps derived fields (VM and VTPM allowed_operations) right at the end of every transaction. */
   private derive(touched: string[]): void {
     for (const ref of touched) {
       const o = this.db.objects.get(ref);
@@ -155,6 +161,13 @@ export class Engine {
       const ops = allowedOperations(this.gateView(ref));
       const cur = o.rec.allowed_operations as string[];
       if (cur.length !== ops.length || cur.some((x, i) => x !== ops[i])) this.db.set(ref, "allowed_operations", ops);
+      // xapi_vm_lifecycle.ml vtpm_update_allowed_operations: destroy while the VM is Halted, nothing otherwise.
+      const vtpmOps = o.rec.power_state === "Halted" ? ["destroy"] : [];
+      for (const t of o.rec.VTPMs as string[]) {
+        const v = this.db.objects.get(t);
+        if (v && (v.rec.allowed_operations as string[]).length !== vtpmOps.length)
+          this.db.set(t, "allowed_operations", vtpmOps);
+      }
     }
   }
 
@@ -202,6 +215,7 @@ export class Engine {
       bootedPv: metrics?.current_domain_type === "pv",
       pvDrivers: gm?.PV_drivers_detected === true,
       guestFeatures: (gm?.other as Record<string, string>) ?? {},
+      vtpms: (vm.VTPMs as string[]).length,
     };
   }
 
@@ -411,6 +425,7 @@ export class Engine {
   /** Boots a VM on a host: domid, metrics, resident_on; schedules the guest agent. Call inside a tx. */
   bootVm(vmRef: string, hostRef: string, paused: boolean, refresh = true): void {
     const vm = this.db.get("VM", vmRef);
+    const resumed = vm.power_state === "Suspended";
     const dt = this.effectiveDomainType(vm);
     const domid = (this.hidden(hostRef).nextDomid as number | undefined) ?? 1;
     this.db.setHidden(hostRef, "nextDomid", domid + 1);
@@ -435,6 +450,7 @@ export class Engine {
       state: paused ? ["paused"] : ["running"],
     });
     if (refresh) this.refreshHostMemory(this.db.poolOf(vmRef)!);
+    startGuest(this, vmRef, domid, resumed);
     this.scheduleGuestAgent(vmRef, domid);
   }
 
@@ -462,6 +478,8 @@ export class Engine {
     for (const vif of vm.VIFs as string[]) if (this.db.has(vif)) this.db.set(vif, "currently_attached", true);
     const h = this.hidden(vmRef);
     if (h.pvDrivers !== true && h.agent !== true) return;
+    // An installer, or firmware that found nothing to boot: no guest OS, so no agent (models/boot.ts).
+    if (h.noGuest === true) return;
     const report = () => {
       const cur = this.db.maybe("VM", vmRef);
       if (!cur || cur.domid !== domid || (cur.power_state !== "Running" && cur.power_state !== "Paused")) return;
@@ -476,10 +494,23 @@ export class Engine {
   reportGuest(vmRef: string): void {
     const vm = this.db.get("VM", vmRef);
     const h = this.hidden(vmRef);
+    // A guest stopped by Secure Boot in its firmware (methods/firmware.ts) never runs an agent.
+    if (h.secureBootFailed === true) return;
+    if (h.noGuest === true) return;
     const networks: Record<string, string> = {};
     for (const vif of vm.VIFs as string[]) {
       const v = this.db.maybe("VIF", vif);
       if (!v) continue;
+      // Addresses cloud-init configured (models/boot.ts) instead of the DHCP lease.
+      const configured = configuredAddresses(this, vmRef, v);
+      if (configured) {
+        configured.ipv4.forEach((a, i) => {
+          if (i === 0) networks[`${v.device}/ip`] = a;
+          networks[`${v.device}/ipv4/${i}`] = a;
+        });
+        configured.ipv6.forEach((a, i) => (networks[`${v.device}/ipv6/${i}`] = a));
+        if (!configured.dhcp || configured.ipv4.length > 0) continue;
+      }
       const net = this.db.maybe("network", v.network);
       const cidr = net ? this.networkCidr(net.name_label as string) : undefined;
       if (!cidr) continue;
@@ -496,6 +527,7 @@ export class Engine {
     const features = Object.fromEntries(((h.features as string[]) ?? []).map((f) => [f, "1"]));
     const fields = {
       os_version: (h.os as Record<string, string>) ?? {},
+      netbios_name: netbiosName(this, vmRef),
       PV_drivers_version: pv ? { major: "9", minor: "3", micro: "3", build: "1" } : {},
       PV_drivers_up_to_date: pv,
       PV_drivers_detected: pv,

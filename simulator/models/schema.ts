@@ -73,6 +73,8 @@ export const CLASSES: Record<string, ClassDef> = {
   PIF: cls("PIF", {}),
   task: cls("task", { create: true, destroy: true }),
   message: cls("message", { destroy: true }),
+  // VTPM.create takes (VM, is_unique), not a record, and VTPM.destroy has rules: both are explicit (vtpm.ts).
+  VTPM: cls("VTPM", {}),
 };
 
 /** Datamodel names of classes whose refs we store, keyed by lower case (event class names are lower case). */
@@ -93,6 +95,8 @@ export const RELATIONS: { child: string; field: string; parent: string; set: str
   { child: "task", field: "subtask_of", parent: "task", set: "subtasks" },
   { child: "VM", field: "snapshot_of", parent: "VM", set: "snapshots" },
   { child: "VDI", field: "snapshot_of", parent: "VDI", set: "snapshots" },
+  { child: "VM", field: "parent", parent: "VM", set: "children" },
+  { child: "VTPM", field: "VM", parent: "VM", set: "VTPMs" },
 ];
 
 export function defaultFor(type: FieldType): unknown {

@@ -4,7 +4,9 @@ import { MiB, vmMemoryOverhead } from "../rules/placement";
 import { Engine } from "./engine";
 import { planPlacements } from "../rules/placement";
 import { Ctx } from "./engine";
+import { SIMULATED_UEFI_CERTIFICATES } from "./methods/firmware";
 import { cloneVm, newVm, provisionVm } from "./methods/vm";
+import { seedIsoLibrary } from "./iso-library";
 import { defaultRecord } from "./schema";
 import { LOCAL_SR_TYPE, ensureSmRecords } from "./sm";
 
@@ -43,7 +45,7 @@ export function seedStandaloneHost(e: Engine, inv: Inventory, index: number, kee
   const h = inv.hosts[index]!;
   const address = hostAddress(h, index);
   const poolRef = e.ids.ref();
-  e.db.create("pool", poolRef, poolRef, { ...defaultRecord("pool"), ...defaultPool(), uuid: e.ids.uuid() });
+  e.db.create("pool", poolRef, poolRef, { ...defaultRecord("pool"), ...defaultPool(inv, h), uuid: e.ids.uuid() });
   const metrics = e.create("host_metrics", poolRef, {
     memory_total: h.memoryGiB * GiB,
     memory_free: h.memoryGiB * GiB,
@@ -244,7 +246,7 @@ export function seedStandaloneHost(e: Engine, inv: Inventory, index: number, kee
         VCPUs_at_startup: t.vcpus,
         domain_type: t.domainType,
         HVM_boot_policy: t.domainType === "pv" ? "" : "BIOS order",
-        HVM_boot_params: t.domainType === "pv" ? {} : { order: "cdn", firmware: t.firmware ?? "bios" },
+        HVM_boot_params: t.domainType === "pv" ? {} : { order: t.bootOrder ?? "cdn", firmware: t.firmware ?? "bios" },
         PV_bootloader: t.PV_bootloader ?? "",
         platform:
           t.domainType === "pv"
@@ -266,6 +268,7 @@ export function seedStandaloneHost(e: Engine, inv: Inventory, index: number, kee
   }
   // Storage drivers last: the ids drawn for the objects above do not depend on how many drivers there are.
   ensureSmRecords(e, poolRef, inv);
+  seedIsoLibrary(e, poolRef, host, inv);
   e.db.update(poolRef, {
     master: host,
     default_SR: defaultSr,
@@ -277,7 +280,7 @@ export function seedStandaloneHost(e: Engine, inv: Inventory, index: number, kee
   return host;
 }
 
-function defaultPool(): Record<string, unknown> {
+function defaultPool(inv: Inventory, h: InventoryHost): Record<string, unknown> {
   return {
     name_label: "",
     name_description: "",
@@ -309,6 +312,7 @@ function defaultPool(): Record<string, unknown> {
       restrict_ha: "false",
       restrict_pool_size: "false",
       restrict_live_migration: "false",
+      restrict_vtpm: "false",
     },
     metadata_VDIs: [],
     ha_cluster_stack: "xhad",
@@ -322,6 +326,8 @@ function defaultPool(): Record<string, unknown> {
     is_psr_pending: false,
     tls_verification_enabled: true,
     coordinator_bias: true,
+    uefi_certificates: (h.uefiCertificates ?? inv.uefiCertificates ?? true) ? SIMULATED_UEFI_CERTIFICATES : "",
+    custom_uefi_certificates: "",
   };
 }
 

@@ -142,6 +142,8 @@ export interface GateVm {
   pvDrivers: boolean;
   /** VM_guest_metrics.other, where feature-* flags live */
   guestFeatures: Record<string, string>;
+  /** how many vTPMs the VM has (absent: none) */
+  vtpms?: number;
 }
 
 const TEMPLATE_OK = new Set<VmOp>([
@@ -243,6 +245,8 @@ export function gateFailure(vm: GateVm, op: VmOp): string[] | null {
     if (reason && ["suspend", "checkpoint", "pool_migrate", "migrate_send"].includes(op))
       return failure("VM_NON_SUSPENDABLE", vm.ref, reason);
   }
+  // 10. one vTPM per VM (the gate's last check in xapi_vm_lifecycle.ml)
+  if (op === "create_vtpm" && (vm.vtpms ?? 0) > 0) return failure("VTPM_MAX_AMOUNT_REACHED", vm.vtpms);
   return null;
 }
 

@@ -6,7 +6,9 @@ import { authenticate, checkSession } from "../models/methods/session";
 import { CFS, Cf, rrdUpdates as readRrd, rrdUpdatesJson, rrdUpdatesXml } from "../models/rrd";
 import { JsonText } from "../models/wire";
 import { FaultSpec, SimulatorCore } from "../sim";
+import { serveView } from "../web";
 import { Envelope, Malformed, encodeError, encodeResult, parseEnvelope } from "./jsonrpc";
+import { exportRawVdi, importRawVdi } from "./raw-vdi";
 import { XmlMalformed, encodeMethodResponse, parseMethodCall, resultType } from "./xmlrpc";
 
 /** Requests above this size are refused (HTTP 413) before parsing. */
@@ -145,15 +147,18 @@ export async function listen(core: SimulatorCore, addresses: string[], opts: Ser
   };
 }
 
-export type Route = "jsonrpc" | "xmlrpc" | "rrd" | "index" | "none";
+export type Route = "jsonrpc" | "xmlrpc" | "rrd" | "import_raw_vdi" | "export_raw_vdi" | "index" | "none";
 
 /**
  * Which handler serves a request. xapi matches handlers by the longest path prefix (Http_svr's radix tree):
- * `/jsonrpc` is JSON-RPC, `/rrd_updates` statistics, and any other POST falls to the `/` handler, which is
- * XML-RPC (so `/RPC2` and Xen Orchestra's `/xmlrpc` are XML-RPC too).
+ * `/jsonrpc` is JSON-RPC, `/rrd_updates` statistics, `PUT /import_raw_vdi` and `GET /export_raw_vdi` raw disk
+ * transfers, and any other POST falls to the `/` handler, which is XML-RPC (so `/RPC2` and Xen Orchestra's
+ * `/xmlrpc` are XML-RPC too).
  */
 export function routeOf(method: string, path: string): Route {
   if (method === "POST") return path.startsWith("/jsonrpc") ? "jsonrpc" : "xmlrpc";
+  if (method === "PUT" && path.startsWith("/import_raw_vdi")) return "import_raw_vdi";
+  if (method === "GET" && path.startsWith("/export_raw_vdi")) return "export_raw_vdi";
   if (method === "GET" && path.startsWith("/rrd_updates")) return "rrd";
   if (method === "GET" && path === "/") return "index";
   return "none";
@@ -186,10 +191,9 @@ async function handle(
   }
   const route = routeOf(req.method ?? "GET", url.pathname);
   if (route === "rrd") return rrdUpdates(core, host, url, req, res);
-  if (route === "index") {
-    send(res, 200, "<html><body>XenAPI simulator: POST /jsonrpc (JSON-RPC) or / (XML-RPC)</body></html>", "text/html");
-    return;
-  }
+  if (route === "import_raw_vdi") return importRawVdi(core, host, url, req, res);
+  if (route === "export_raw_vdi") return exportRawVdi(core, host, url, req, res);
+  if (route === "index") return serveView(res);
   if (route === "none") {
     send(res, 404, "not found", "text/plain");
     return;
@@ -419,6 +423,12 @@ async function control(
     if (t) {
       core.installTools(t[1]!);
       return ok();
+    }
+    const con = /^GET \/control\/vms\/([^/]+)\/console$/.exec(route);
+    if (con) {
+      // An unknown uuid is UUID_INVALID, answered 404 below.
+      const vm = e.db.byUuidRef("VM", decodeURIComponent(con[1]!));
+      return ok({ lines: e.console.lines(vm) });
     }
     const c = /^(GET|PUT) \/control\/vdis\/([^/]+)\/content$/.exec(route);
     if (c) {

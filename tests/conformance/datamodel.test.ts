@@ -20,9 +20,11 @@ beforeAll(async () => {
   session = await login(url);
   // What the simulator serves (system.listMethods lists every datamodel message, as xapi does, served or not).
   served = new Set(buildRegistry().names());
-  // Objects of the classes the seed leaves empty: a running VM (VBD, VDI, VIF, guest metrics), a task, a message.
+  // Objects of the classes the seed leaves empty: a running VM (VBD, VDI, VIF, guest metrics), a halted one with a
+  // vTPM, a task, a message.
   const vm = await newVm(url, session, "Debian Bookworm 12", "conformance");
   await call(url, "VM.start", session, vm, false, false);
+  await call(url, "VTPM.create", session, await newVm(url, session, "Debian Bookworm 12", "conformance-vtpm"), false);
   await call(url, "task.create", session, "conformance", "");
   const [pool] = await call<string[]>(url, "pool.get_all", session);
   const uuid = await call<string>(url, "pool.get_uuid", session, pool);

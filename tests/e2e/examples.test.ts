@@ -372,3 +372,35 @@ describe("examples/adopt: an existing VM under management with no diff", () => {
     expect(await t.env.backendText()).not.toContain(PASSWORD);
   });
 });
+
+describe("examples/provisioning: cloud-init, an ISO install, UEFI, a full copy and an image", () => {
+  let t: Target;
+  beforeAll(async () => {
+    t = await target("provisioning");
+  });
+  afterAll(() => release(t));
+
+  test("up makes every VM as declared; a hostname change restarts the cloud-init VM once; destroy leaves nothing", async () => {
+    const stack = await t.env.openStack(example("provisioning"), { config: { hostname: { value: "web-1" } } });
+    const up = await timed("provisioning up", () => t.env.up(stack));
+    expect(up.summary.resourceChanges).toEqual({ create: 8 });
+    expect(up.outputs.webIps!.value).toEqual(["10.20.0.10"]);
+    const win11 = await vmByUuid(t.xen, up.outputs.win11Uuid!.value as string);
+    expect(win11).toMatchObject({ power_state: "Running", platform: expect.objectContaining({ secureboot: "true" }) });
+    expect(win11.VTPMs as string[]).toHaveLength(1);
+    await timed("provisioning preview", () => t.env.preview(stack, { expectNoChanges: true }));
+
+    const webUuid = up.outputs.webUuid!.value as string;
+    const domid = (await vmByUuid(t.xen, webUuid)).domid;
+    await stack.setConfig("hostname", { value: "web-2" });
+    const changed = await timed("provisioning up (hostname)", () => t.env.up(stack));
+    expect(changed.summary.resourceChanges).toMatchObject({ update: 1 });
+    expect(changed.outputs.webUuid!.value).toBe(webUuid);
+    expect((await vmByUuid(t.xen, webUuid)).domid).not.toBe(domid); // restarted once, same VM
+    expect(t.env.log.text()).toMatch(/cloudInitChangePolicy: restart/);
+    await timed("provisioning preview (after)", () => t.env.preview(stack, { expectNoChanges: true }));
+
+    await timed("provisioning destroy", () => t.env.destroy(stack));
+    expect([...(await guests(t.xen)).values()]).toHaveLength(0);
+  });
+});

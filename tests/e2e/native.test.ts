@@ -103,7 +103,8 @@ test("pulumi import of a VM made by hand, then a preview of the generated progra
   const code = await fs.promises.readFile(generated, "utf8");
   expect(code).toMatch(/type: xen:(index:)?Vm/);
   expect(code).toContain("nameLabel: hand-made");
-  expect(code).toContain("template: (imported)");
+  // VM.clone of a template records it in other_config.base_template_name, which import reads.
+  expect(code).toContain("template: Debian Bookworm 12");
 
   // The generated program is the project's program now: nothing to change, nothing to replace.
   await fs.promises.writeFile(path.join(dir, "Pulumi.yaml"), `${project}${code}`);

@@ -441,6 +441,15 @@ async function fuzzRpc(ctx: RunContext, transport: Transport): Promise<CaseResul
 const KEYS: Record<"Vm" | "Host" | "Pool", string[]> = {
   Vm: [
     "template",
+    "source",
+    "cloneMode",
+    "firmware",
+    "secureBoot",
+    "vtpm",
+    "bootOrder",
+    "cdrom",
+    "cloudInit",
+    "cloudInitChangePolicy",
     "nameLabel",
     "description",
     "vcpus",

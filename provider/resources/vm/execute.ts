@@ -33,6 +33,7 @@ import {
 } from "../common";
 import type { PhaseDeadline } from "../deadline";
 import { ProviderError } from "../errors";
+import { executeGuestStep } from "./execute-guest";
 import { disksByKey, nicsByKey } from "./observe";
 
 export interface ExecContext {
@@ -118,6 +119,13 @@ async function executeStep(r: Run, step: VmStep): Promise<void> {
     case "power":
       for (const op of step.ops) await powerOp(r, op);
       return;
+    case "setBootParams":
+    case "setSecureBoot":
+    case "addVtpm":
+    case "removeVtpm":
+    case "setCdrom":
+    case "writeConfigDrive":
+      return executeGuestStep(r, step);
     case "addDisk":
       return addDisk(r, step);
     case "removeDisk":
@@ -241,7 +249,7 @@ export function createdByStack(r: Pick<Run, "owner">, vdi: Rec): boolean {
   return r.owner !== "" && map(vdi, "other_config")[OWNER_KEY] === r.owner;
 }
 
-async function defaultSr(r: Run, path: string): Promise<string> {
+export async function defaultSr(r: Run, path: string): Promise<string> {
   const pools = await r.xen.pool.get_all();
   const sr = await r.xen.pool.get_default_SR(pools[0]!);
   if (isNullRef(sr)) throw new ProviderError("no sr given and the pool has no default SR", { path, code: "NOT_FOUND" });
@@ -252,13 +260,47 @@ async function addDisk(r: Run, step: Extract<VmStep, { kind: "addDisk" }>): Prom
   const { xen, ref } = r;
   const path = `disks[${diskIndex(r, step.key)}]`;
   const vm = await r.read("VM", ref);
+  const userdevice = await freeDevice(r, vm, "VBD");
+  const vdi =
+    step.disk.vdi !== undefined ? await existingVdi(r, step.disk.vdi, `${path}.vdi`) : await newVdi(r, step, vm, path);
+  const vbd = await xen.VBD.create({
+    VM: ref,
+    VDI: vdi,
+    userdevice,
+    // A disk added to a VM without one (made from an empty template) is the boot disk.
+    bootable: userdevice === "0",
+    mode: "RW",
+    type: "Disk",
+    unpluggable: true,
+    empty: false,
+    other_config: {},
+    qos_algorithm_type: "",
+    qos_algorithm_params: {},
+  });
+  if (step.plug) await xen.VBD.plug(vbd);
+}
+
+/** An existing VDI the program attaches: used as it is, never tagged (it is not this stack's to destroy). */
+async function existingVdi(r: Run, uuid: string, path: string): Promise<string> {
+  const known = r.inventory?.byUuid("VDI", uuid)?.ref;
+  if (known) return known;
+  try {
+    return await r.xen.VDI.get_by_uuid(uuid);
+  } catch (e) {
+    if (isXenApiError(e, "UUID_INVALID"))
+      throw new ProviderError(`no VDI with UUID ${uuid}`, { path, code: "NOT_FOUND", cause: e });
+    throw e;
+  }
+}
+
+async function newVdi(r: Run, step: Extract<VmStep, { kind: "addDisk" }>, vm: Rec, path: string): Promise<string> {
   const sr =
     step.disk.sr !== undefined ? await resolveIn(r, "SR", step.disk.sr, `${path}.sr`) : await defaultSr(r, path);
-  const vdi = await xen.VDI.create({
+  return r.xen.VDI.create({
     name_label: step.disk.nameLabel ?? `${vm.name_label ?? "vm"} ${step.key.replace(/^#/, "disk ")}`,
     name_description: "",
     SR: sr,
-    virtual_size: step.disk.size,
+    virtual_size: step.disk.size!,
     type: "user",
     sharable: false,
     read_only: false,
@@ -271,20 +313,6 @@ async function addDisk(r: Run, step: Extract<VmStep, { kind: "addDisk" }>): Prom
     sm_config: {},
     tags: [],
   });
-  const vbd = await xen.VBD.create({
-    VM: ref,
-    VDI: vdi,
-    userdevice: await freeDevice(r, vm, "VBD"),
-    bootable: false,
-    mode: "RW",
-    type: "Disk",
-    unpluggable: true,
-    empty: false,
-    other_config: {},
-    qos_algorithm_type: "",
-    qos_algorithm_params: {},
-  });
-  if (step.plug) await xen.VBD.plug(vbd);
 }
 
 async function removeDisk(r: Run, step: Extract<VmStep, { kind: "removeDisk" }>): Promise<void> {

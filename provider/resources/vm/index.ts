@@ -7,9 +7,8 @@ import type * as dynamic from "@pulumi/pulumi/dynamic";
 import type { Connections, ProviderContext } from "../../connection";
 import { KEEP_KEY, diskKey, nicKeys } from "../../plan/devices";
 import { haltForDelete } from "../../plan/power";
-import { describePlan, planVm, shutdownPolicy, type VmState } from "../../plan/vm";
+import { describePlan, isUnknownInput, planVm, shutdownPolicy, type VmState, type VmStep } from "../../plan/vm";
 import { checkInputs, vmInputSchema, type PowerState, type VmInputs } from "../../schema";
-import { formatSize } from "../../units";
 import { xenFacade, type Inventory, type XenApiClient } from "../../xenapi";
 import {
   cached,
@@ -24,13 +23,13 @@ import {
   record,
   type Rec,
   refs,
-  resolveRef,
   say,
   str,
 } from "../common";
 import { phaseDeadline, type PhaseDeadline } from "../deadline";
 import { ProviderError } from "../errors";
 import { createdByStack, execute, powerOp, runFor } from "./execute";
+import { makeFromSource } from "./source";
 import { CREATING_KEY, cloneName, findUnfinishedCreate } from "./identity";
 import { observe, type Desired, type SrFeatures } from "./observe";
 
@@ -46,6 +45,8 @@ export const VM_OUTPUT_KEYS = [
   "onlineResizable",
   "memoryStaticMin",
   "imported",
+  "cloudInitDigest",
+  "hasCdDrive",
 ] as const;
 
 /** The template recorded for an imported VM whose template is not known (xapi keeps no trace of it). */
@@ -64,17 +65,6 @@ const perHost = new KeyedLimiter((key) => (key === UNPLACED ? 32 : 8));
 
 type Provider = Required<Pick<dynamic.ResourceProvider, "check" | "diff" | "create" | "read" | "update" | "delete">> &
   Pick<dynamic.ResourceProvider, "configure">;
-
-/** Parses `other_config.disks` of a template (`<provision><disk device="0" size="..." .../></provision>`). */
-export function templateDiskSizes(xml: string | undefined): Map<number, number> {
-  const sizes = new Map<number, number>();
-  for (const m of (xml ?? "").matchAll(/<disk\b([^>]*)>?/g)) {
-    const device = /device="(\d+)"/.exec(m[1]!);
-    const size = /size="(\d+)"/.exec(m[1]!);
-    if (device && size) sizes.set(Number(device[1]), Number(size[1]));
-  }
-  return sizes;
-}
 
 /** Storage-manager features per SR type, read once per client (SM records do not change while a pool runs). */
 const smFeatures = new WeakMap<XenApiClient, Promise<Map<string, Set<string>>>>();
@@ -134,6 +124,7 @@ async function reconcile(
   news: VmInputs,
   deadline: PhaseDeadline,
   allowRestart: boolean,
+  creating = false,
 ) {
   const client = conn.clientFor(news.url);
   const inventory = await conn.inventoryFor(news.url);
@@ -155,38 +146,34 @@ async function reconcile(
   const actual = await outputs(conn, ref, news);
   for (const vdi of untaggedDisks)
     await run.xen.VDI.add_to_other_config(vdi, OWNER_KEY, news.ownershipKey!).catch(() => undefined);
-  const plan = planVm(actual, { ...news, allowRestart });
+  const plan = planVm(actual, { ...news, allowRestart }, { creating });
   if (plan.blocked) throw new ProviderError(plan.blocked, { path: news.nameLabel, code: "BLOCKED" });
   await perHost.run(actual.residentOn || UNPLACED, () =>
     execute({ client, inventory, deadline, ref, news }, plan.steps),
   );
-  if (news.waitForIp && news.powerState === "Running") await waitForIp(client, ref, deadline, news.nameLabel);
+  // An install from CD reports no address until the installed system runs (finishInstall waits then).
+  if (news.waitForIp && news.powerState === "Running" && !(creating && installsFromCd(news)))
+    await waitForIp(client, ref, deadline, news.nameLabel);
+}
+
+function installsFromCd(news: VmInputs): boolean {
+  return news.cdrom?.ejectAfterInstall === true && news.cdrom.iso !== "" && news.powerState !== "Halted";
 }
 
 /**
- * Clones the template under a name derived from the ownership key, tags the clone as an unfinished create of this
- * instance, then gives it its name: a retried create finds it by the tag, or by that name if the answer to the
- * clone itself was lost.
+ * Makes the VM from its source under a name derived from the ownership key, tags it as an unfinished create of
+ * this instance, then gives it its name: a retried create finds it by the tag, or by that name if the answer to
+ * the clone itself was lost.
  */
-async function cloneFromTemplate(
+async function createFromSource(
   client: XenApiClient,
   inventory: Inventory,
   news: VmInputs,
   owner: string,
   deadline: PhaseDeadline,
 ) {
-  const isTemplate = (r: Rec) => r.is_a_template === true;
-  const template = await resolveRef(client, "VM", news.template, "template", isTemplate, inventory);
-  const tpl = await cached(inventory, client)("VM", template);
-  const bootSize = templateDiskSizes(map(tpl, "other_config").disks).get(0);
-  if (bootSize !== undefined && news.disks[0] && news.disks[0].size < bootSize) {
-    throw new ProviderError(
-      `${formatSize(news.disks[0].size)} is smaller than the boot disk of template "${news.template}" (${formatSize(bootSize)}); disks cannot shrink`,
-      { path: "disks[0].size" },
-    );
-  }
   const xen = runFor({ client, deadline, ref: "", news }).xen;
-  const ref = await xen.VM.clone(template, owner ? cloneName(owner) : news.nameLabel);
+  const ref = await makeFromSource(client, inventory, news, owner ? cloneName(owner) : news.nameLabel, deadline);
   try {
     if (owner) {
       // One call for both tags: nobody else knows this VM yet, and the clone's other_config is in the inventory
@@ -203,6 +190,35 @@ async function cloneFromTemplate(
   }
   if (owner) await xen.VM.set_name_label(ref, news.nameLabel);
   return ref;
+}
+
+/**
+ * An install from CD (`cdrom.ejectAfterInstall`): the VM booted the installer, which powers the VM off when it is
+ * done; then the ISO is ejected and the VM started from its disk. Progress is said while it waits.
+ */
+async function finishInstall(conn: Connections, ref: string, news: VmInputs, deadline: PhaseDeadline) {
+  const client = conn.clientFor(news.url);
+  const inventory = await conn.inventoryFor(news.url);
+  const started = Date.now();
+  say(`xen:Vm ${news.nameLabel}: installing from ${news.cdrom!.iso}; waiting for the installer to power the VM off`);
+  for (let delay = 250, told = started; ; delay = Math.min(delay * 2, 5000)) {
+    await inventory.refresh({ othersToo: true });
+    const vm = inventory.get("VM", ref) as unknown as Rec | undefined;
+    if (vm && str(vm, "power_state") === "Halted") break;
+    if (Date.now() - told >= 30_000) {
+      told = Date.now();
+      say(`xen:Vm ${news.nameLabel}: still installing (${Math.round((told - started) / 1000)} s)`);
+    }
+    await deadline.sleep(delay, `the installer on ${news.nameLabel} finished (cdrom.ejectAfterInstall)`);
+  }
+  say(
+    `xen:Vm ${news.nameLabel}: installed in ${Math.round((Date.now() - started) / 1000)} s; ejecting ${news.cdrom!.iso}`,
+  );
+  const plan: VmStep[] = [{ kind: "setCdrom", iso: "" }];
+  if (news.powerState === "Running")
+    plan.push({ kind: "power", from: "Halted", to: "Running", ops: [{ op: "start", paused: false }] });
+  await execute({ client, inventory, deadline, ref, news }, plan);
+  if (news.waitForIp && news.powerState === "Running") await waitForIp(client, ref, deadline, news.nameLabel);
 }
 
 /**
@@ -227,6 +243,10 @@ function asState(olds: Record<string, unknown>): VmState {
     ...(s as VmState),
     disks: (s.disks ?? []).map((d, i) => ({ ...d, name: d.name ?? diskKey(d, i) })),
     networks: networks.map((n, i) => ({ ...n, name: n.name ?? keys[i]! })),
+    // States written before `source` name it `template`.
+    source: s.source ?? s.template!,
+    cloneMode: s.cloneMode ?? "fast",
+    cloudInitChangePolicy: s.cloudInitChangePolicy ?? "restart",
     tags: s.tags ?? [],
     otherConfig: s.otherConfig ?? {},
     // The schema's defaults: a state without them (an import) has them as they would be.
@@ -259,8 +279,17 @@ export function vmProvider(ctx: ProviderContext): Provider {
     },
 
     async check(_olds, news) {
-      const result = checkInputs(vmInputSchema, news, VM_OUTPUT_KEYS, { memory: 1024 ** 3, vcpus: 1 });
-      return result.failures.length > 0 ? { failures: result.failures } : { inputs: result.inputs };
+      const result = checkInputs(vmInputSchema, news, VM_OUTPUT_KEYS, {
+        memory: 1024 ** 3,
+        vcpus: 1,
+        template: "(known at apply time)",
+        source: "(known at apply time)",
+      });
+      if (result.failures.length > 0) return { failures: result.failures };
+      // A template known only at apply time is the source known then.
+      if (result.inputs && news.source === undefined && isUnknownInput(news.template))
+        result.inputs.source = news.template;
+      return { inputs: result.inputs };
     },
 
     async diff(_id, olds, news) {
@@ -302,10 +331,12 @@ export function vmProvider(ctx: ProviderContext): Provider {
         if (ref)
           say(`xen:Vm ${news.nameLabel}: resuming an unfinished create of this resource (VM tagged ${CREATING_KEY})`);
       }
-      const vmRef = ref ?? (await cloneFromTemplate(client, inventory, news, owner, deadline));
+      const fresh = ref === undefined;
+      const vmRef = ref ?? (await createFromSource(client, inventory, news, owner, deadline));
       const uuid = (await cached(inventory, client)("VM", vmRef)).uuid;
       try {
-        await reconcile(conn, vmRef, news, deadline, news.adopt ? news.allowRestart : true);
+        await reconcile(conn, vmRef, news, deadline, news.adopt ? news.allowRestart : true, fresh);
+        if (fresh && installsFromCd(news)) await finishInstall(conn, vmRef, news, deadline);
         // The outputs leave the creation tag out, so they are read first: the last task already covered them.
         const outs = await outputs(conn, vmRef, news);
         await markFinished(conn, news.url, vmRef, Math.max(deadline.remainingMs(), RECORDING_BUDGET_MS));
@@ -332,7 +363,13 @@ export function vmProvider(ctx: ProviderContext): Provider {
       const outs = clean(await observe(cached(inventory, client), found.ref, olds, srFeaturesOf(client)));
       if (importing) {
         const recorded = map(found.record as unknown as Rec, "other_config").base_template_name;
+        // The program written from an import names it `template` (one of template and source, as check wants),
+        // and leaves out what is only about making a VM.
         Object.assign(outs, { template: recorded || UNKNOWN_TEMPLATE, imported: true });
+        const generated = outs as Partial<VmState>;
+        delete generated.source;
+        delete generated.cloneMode;
+        delete generated.cloudInitChangePolicy;
       }
       return readResult(id, outs, VM_OUTPUT_KEYS);
     },
@@ -397,6 +434,21 @@ export function vmProvider(ctx: ProviderContext): Provider {
 
 /** The state-only inputs are kept as given (they are not observable on the VM). */
 function pick(news: VmInputs): Partial<VmInputs> {
-  const { template, url, allowRestart, waitForIp, timeouts, shutdownTimeout, ownershipKey, adopt } = news;
-  return clean({ template, url, allowRestart, waitForIp, timeouts, shutdownTimeout, ownershipKey, adopt });
+  const { template, source, cloneMode, url, allowRestart, waitForIp, timeouts, shutdownTimeout, ownershipKey, adopt } =
+    news;
+  const { cloudInit, cloudInitChangePolicy } = news;
+  return clean({
+    template,
+    source,
+    cloneMode,
+    cloudInit,
+    cloudInitChangePolicy,
+    url,
+    allowRestart,
+    waitForIp,
+    timeouts,
+    shutdownTimeout,
+    ownershipKey,
+    adopt,
+  });
 }

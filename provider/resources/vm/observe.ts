@@ -2,7 +2,7 @@
  * Observation: the VM as it is, as a {@link VmState} in the terms of the program (names where the program used
  * names, devices under their keys, in the program's order). Reads only; decides nothing.
  */
-import { DISK_KEY, KEEP_KEY, NIC_KEY, diskKey, nicKeys } from "../../plan/devices";
+import { CONFIG_DRIVE_KEY, DISK_KEY, KEEP_KEY, NIC_KEY, diskKey, nicKeys } from "../../plan/devices";
 import type { ObservedDisk, ObservedNic, VmState } from "../../plan/vm";
 import type { PowerState, VmInputs } from "../../schema";
 import { OWNER_KEY, isGone, isNullRef, map, num, refs, sameForm, str, type Reader, type Rec } from "../common";
@@ -33,7 +33,45 @@ export async function diskVbds(reader: Reader, vm: Rec): Promise<Array<{ ref: st
  */
 function observedDiskKey(vdi: Rec, position: number, desired: Desired): string {
   if (position === 0) return diskKey(desired.disks[0] ?? {}, 0);
+  // An existing disk the program attached is not tagged (it is not ours): it is known by its uuid.
+  const attachedAt = desired.disks.findIndex((d) => d.vdi === vdi.uuid);
+  if (attachedAt >= 0) return diskKey(desired.disks[attachedAt]!, attachedAt);
   return map(vdi, "other_config")[DISK_KEY] || diskKey({}, position);
+}
+
+/** The VM's CD drives: the cloud-init config drive (by its tag) and the first other one (the `cdrom`). */
+export async function cdVbds(reader: Reader, vm: Rec) {
+  let configDrive: { ref: string; vbd: Rec; vdiRef: string; vdi: Rec } | undefined;
+  let cdrom: { ref: string; vbd: Rec; vdi: Rec | undefined } | undefined;
+  const cds: Array<{ ref: string; vbd: Rec }> = [];
+  for (const ref of refs(vm, "VBDs")) {
+    const vbd = await reader("VBD", ref);
+    if (str(vbd, "type") === "CD") cds.push({ ref, vbd });
+  }
+  cds.sort((a, b) => Number(str(a.vbd, "userdevice")) - Number(str(b.vbd, "userdevice")));
+  for (const { ref, vbd } of cds) {
+    const vdi = isNullRef(vbd.VDI) || vbd.empty === true ? undefined : await reader("VDI", vbd.VDI as string);
+    if (vdi && CONFIG_DRIVE_KEY in map(vdi, "other_config"))
+      configDrive ??= { ref, vbd, vdiRef: vbd.VDI as string, vdi };
+    else cdrom ??= { ref, vbd, vdi };
+  }
+  return { configDrive, cdrom };
+}
+
+/** Firmware, Secure Boot, vTPM, boot order, CD and config drive, as plan/guest.ts compares them. */
+async function observeGuest(reader: Reader, vm: Rec, desired: Desired) {
+  const boot = map(vm, "HVM_boot_params");
+  const { configDrive, cdrom } = await cdVbds(reader, vm);
+  const iso = cdrom?.vdi ? sameForm(desired.cdrom?.iso || undefined, cdrom.vdi) : "";
+  return {
+    firmware: (boot.firmware || "bios") as "bios" | "uefi",
+    secureBoot: map(vm, "platform").secureboot === "true",
+    vtpm: refs(vm, "VTPMs").length > 0,
+    bootOrder: boot.order ?? "",
+    hasCdDrive: cdrom !== undefined,
+    ...(desired.cdrom !== undefined ? { cdrom: { iso, ejectAfterInstall: desired.cdrom.ejectAfterInstall } } : {}),
+    cloudInitDigest: configDrive ? (map(configDrive.vdi, "other_config")[CONFIG_DRIVE_KEY] ?? "") : "",
+  };
 }
 
 function inDesiredOrder<T extends { name: string }>(items: T[], desiredKeys: string[]): T[] {
@@ -54,6 +92,7 @@ export async function observe(reader: Reader, ref: string, desired: Desired, srF
 
   const { disks, diskUuids, onlineResizable } = await observeDisks(reader, vm, desired, srFeatures);
   const networks = await observeNics(reader, vm, desired);
+  const guest = await observeGuest(reader, vm, desired);
 
   let affinityHost: string | undefined;
   if (!isNullRef(vm.affinity))
@@ -111,6 +150,7 @@ export async function observe(reader: Reader, ref: string, desired: Desired, srF
     diskUuids,
     onlineResizable,
     pvDrivers,
+    ...guest,
   };
 }
 
@@ -142,6 +182,7 @@ async function observeDisks(reader: Reader, vm: Rec, desired: Desired, srFeature
       ...(want?.sr !== undefined ? { sr: sameForm(want.sr, sr) } : {}),
       ...(want?.nameLabel !== undefined ? { nameLabel: vdi.name_label ?? "" } : {}),
       ...keepOnRemove(vdi, want),
+      ...(want?.vdi !== undefined ? { vdi: vdi.uuid } : {}),
       uuid: vdi.uuid,
     });
     if ((await srFeatures(str(sr, "type"))).has("VDI_RESIZE_ONLINE")) onlineResizable.push(key);

@@ -35,16 +35,22 @@ namespace PulumiXen.Xen.Inputs
         public Input<string>? NameLabel { get; set; }
 
         /// <summary>
-        /// Disk size. `disks[0]` is the boot disk from the template (grown to this size); the rest are data disks.
+        /// Disk size. `disks[0]` is the boot disk from the source (grown to this size); the rest are data disks. Optional with `vdi` (the existing disk's size is taken as it is, or grown to this).
         /// </summary>
-        [Input("size", required: true)]
-        public InputUnion<double, string> Size { get; set; } = null!;
+        [Input("size")]
+        public InputUnion<double, string>? Size { get; set; }
 
         /// <summary>
         /// SR name_label or UUID; default: the pool's default SR. Changing it moves the disk: live (VDI.pool_migrate) on a running VM, by copy and swap on a halted one (the old VDI is destroyed only once the copy is attached).
         /// </summary>
         [Input("sr")]
         public Input<string>? Sr { get; set; }
+
+        /// <summary>
+        /// UUID of an existing VDI to attach instead of creating a disk (a data disk made elsewhere, a `xen.Image`). It is used as it is: never renamed, moved or destroyed; removing the entry or destroying the VM detaches it.
+        /// </summary>
+        [Input("vdi")]
+        public Input<string>? Vdi { get; set; }
 
         public VmDiskArgs()
         {

@@ -30,13 +30,17 @@ namespace PulumiXen.Xen.Outputs
         /// </summary>
         public readonly string? NameLabel;
         /// <summary>
-        /// Disk size. `disks[0]` is the boot disk from the template (grown to this size); the rest are data disks.
+        /// Disk size. `disks[0]` is the boot disk from the source (grown to this size); the rest are data disks. Optional with `vdi` (the existing disk's size is taken as it is, or grown to this).
         /// </summary>
-        public readonly Union<double, string> Size;
+        public readonly Union<double, string>? Size;
         /// <summary>
         /// SR name_label or UUID; default: the pool's default SR. Changing it moves the disk: live (VDI.pool_migrate) on a running VM, by copy and swap on a halted one (the old VDI is destroyed only once the copy is attached).
         /// </summary>
         public readonly string? Sr;
+        /// <summary>
+        /// UUID of an existing VDI to attach instead of creating a disk (a data disk made elsewhere, a `xen.Image`). It is used as it is: never renamed, moved or destroyed; removing the entry or destroying the VM detaches it.
+        /// </summary>
+        public readonly string? Vdi;
 
         [OutputConstructor]
         private VmDisk(
@@ -46,15 +50,18 @@ namespace PulumiXen.Xen.Outputs
 
             string? nameLabel,
 
-            Union<double, string> size,
+            Union<double, string>? size,
 
-            string? sr)
+            string? sr,
+
+            string? vdi)
         {
             KeepOnRemove = keepOnRemove;
             Name = name;
             NameLabel = nameLabel;
             Size = size;
             Sr = sr;
+            Vdi = vdi;
         }
     }
 }

@@ -12,9 +12,9 @@ import (
 )
 
 // A VM template.
-func GetTemplate(ctx *pulumi.Context, args *GetTemplateArgs, opts ...pulumi.InvokeOption) (*GetTemplateResult, error) {
+func LookupTemplate(ctx *pulumi.Context, args *LookupTemplateArgs, opts ...pulumi.InvokeOption) (*LookupTemplateResult, error) {
 	opts = internal.PkgInvokeDefaultOpts(opts)
-	var rv GetTemplateResult
+	var rv LookupTemplateResult
 	err := ctx.Invoke("xen:index:getTemplate", args, &rv, opts...)
 	if err != nil {
 		return nil, err
@@ -22,7 +22,7 @@ func GetTemplate(ctx *pulumi.Context, args *GetTemplateArgs, opts ...pulumi.Invo
 	return &rv, nil
 }
 
-type GetTemplateArgs struct {
+type LookupTemplateArgs struct {
 	// name_label of the object (exactly one must match), or give `uuid`.
 	NameLabel *string `pulumi:"nameLabel"`
 	// Another pool's master URL; default xen:url / XEN_URL.
@@ -31,7 +31,7 @@ type GetTemplateArgs struct {
 	Uuid *string `pulumi:"uuid"`
 }
 
-type GetTemplateResult struct {
+type LookupTemplateResult struct {
 	// The domain type VMs from it run as (`hvm`, `pv`, `pvh`...).
 	DomainType string `pulumi:"domainType"`
 	// Whether guests from it report PV drivers (clean shutdown, live vCPU changes).
@@ -42,16 +42,16 @@ type GetTemplateResult struct {
 	Uuid string `pulumi:"uuid"`
 }
 
-func GetTemplateOutput(ctx *pulumi.Context, args GetTemplateOutputArgs, opts ...pulumi.InvokeOption) GetTemplateResultOutput {
+func LookupTemplateOutput(ctx *pulumi.Context, args LookupTemplateOutputArgs, opts ...pulumi.InvokeOption) LookupTemplateResultOutput {
 	return pulumi.ToOutputWithContext(ctx.Context(), args).
-		ApplyT(func(v interface{}) (GetTemplateResultOutput, error) {
-			args := v.(GetTemplateArgs)
+		ApplyT(func(v interface{}) (LookupTemplateResultOutput, error) {
+			args := v.(LookupTemplateArgs)
 			options := pulumi.InvokeOutputOptions{InvokeOptions: internal.PkgInvokeDefaultOpts(opts)}
-			return ctx.InvokeOutput("xen:index:getTemplate", args, GetTemplateResultOutput{}, options).(GetTemplateResultOutput), nil
-		}).(GetTemplateResultOutput)
+			return ctx.InvokeOutput("xen:index:getTemplate", args, LookupTemplateResultOutput{}, options).(LookupTemplateResultOutput), nil
+		}).(LookupTemplateResultOutput)
 }
 
-type GetTemplateOutputArgs struct {
+type LookupTemplateOutputArgs struct {
 	// name_label of the object (exactly one must match), or give `uuid`.
 	NameLabel pulumi.StringPtrInput `pulumi:"nameLabel"`
 	// Another pool's master URL; default xen:url / XEN_URL.
@@ -60,44 +60,44 @@ type GetTemplateOutputArgs struct {
 	Uuid pulumi.StringPtrInput `pulumi:"uuid"`
 }
 
-func (GetTemplateOutputArgs) ElementType() reflect.Type {
-	return reflect.TypeOf((*GetTemplateArgs)(nil)).Elem()
+func (LookupTemplateOutputArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*LookupTemplateArgs)(nil)).Elem()
 }
 
-type GetTemplateResultOutput struct{ *pulumi.OutputState }
+type LookupTemplateResultOutput struct{ *pulumi.OutputState }
 
-func (GetTemplateResultOutput) ElementType() reflect.Type {
-	return reflect.TypeOf((*GetTemplateResult)(nil)).Elem()
+func (LookupTemplateResultOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*LookupTemplateResult)(nil)).Elem()
 }
 
-func (o GetTemplateResultOutput) ToGetTemplateResultOutput() GetTemplateResultOutput {
+func (o LookupTemplateResultOutput) ToLookupTemplateResultOutput() LookupTemplateResultOutput {
 	return o
 }
 
-func (o GetTemplateResultOutput) ToGetTemplateResultOutputWithContext(ctx context.Context) GetTemplateResultOutput {
+func (o LookupTemplateResultOutput) ToLookupTemplateResultOutputWithContext(ctx context.Context) LookupTemplateResultOutput {
 	return o
 }
 
 // The domain type VMs from it run as (`hvm`, `pv`, `pvh`...).
-func (o GetTemplateResultOutput) DomainType() pulumi.StringOutput {
-	return o.ApplyT(func(v GetTemplateResult) string { return v.DomainType }).(pulumi.StringOutput)
+func (o LookupTemplateResultOutput) DomainType() pulumi.StringOutput {
+	return o.ApplyT(func(v LookupTemplateResult) string { return v.DomainType }).(pulumi.StringOutput)
 }
 
 // Whether guests from it report PV drivers (clean shutdown, live vCPU changes).
-func (o GetTemplateResultOutput) HasPvDrivers() pulumi.BoolOutput {
-	return o.ApplyT(func(v GetTemplateResult) bool { return v.HasPvDrivers }).(pulumi.BoolOutput)
+func (o LookupTemplateResultOutput) HasPvDrivers() pulumi.BoolOutput {
+	return o.ApplyT(func(v LookupTemplateResult) bool { return v.HasPvDrivers }).(pulumi.BoolOutput)
 }
 
 // The template's name_label.
-func (o GetTemplateResultOutput) NameLabel() pulumi.StringOutput {
-	return o.ApplyT(func(v GetTemplateResult) string { return v.NameLabel }).(pulumi.StringOutput)
+func (o LookupTemplateResultOutput) NameLabel() pulumi.StringOutput {
+	return o.ApplyT(func(v LookupTemplateResult) string { return v.NameLabel }).(pulumi.StringOutput)
 }
 
 // The template's UUID.
-func (o GetTemplateResultOutput) Uuid() pulumi.StringOutput {
-	return o.ApplyT(func(v GetTemplateResult) string { return v.Uuid }).(pulumi.StringOutput)
+func (o LookupTemplateResultOutput) Uuid() pulumi.StringOutput {
+	return o.ApplyT(func(v LookupTemplateResult) string { return v.Uuid }).(pulumi.StringOutput)
 }
 
 func init() {
-	pulumi.RegisterOutputType(GetTemplateResultOutput{})
+	pulumi.RegisterOutputType(LookupTemplateResultOutput{})
 }

@@ -23,8 +23,12 @@ func (m *module) Construct(ctx *pulumi.Context, name, typ, urn string) (r pulumi
 	switch typ {
 	case "xen:index:Host":
 		r = &Host{}
+	case "xen:index:Image":
+		r = &Image{}
 	case "xen:index:Pool":
 		r = &Pool{}
+	case "xen:index:Template":
+		r = &Template{}
 	case "xen:index:Vm":
 		r = &Vm{}
 	default:

@@ -369,6 +369,393 @@ func (o TimeoutsPtrOutput) Update() pulumi.AnyOutput {
 	}).(pulumi.AnyOutput)
 }
 
+// The VM's CD drive.
+type VmCdrom struct {
+	// Install from this ISO when the VM is created: the VM boots the installer (give `bootOrder: "dc"`), which powers the VM off when it is done; the ISO is then ejected and the VM started from its disk. The empty drive after that is what the program asked for, not drift.
+	EjectAfterInstall *bool `pulumi:"ejectAfterInstall"`
+	// An ISO of an ISO library SR (name_label such as `debian-12.7.0-amd64-netinst.iso`, or UUID); `""` ejects.
+	Iso *string `pulumi:"iso"`
+}
+
+// Defaults sets the appropriate defaults for VmCdrom
+func (val *VmCdrom) Defaults() *VmCdrom {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.EjectAfterInstall == nil {
+		ejectAfterInstall_ := false
+		tmp.EjectAfterInstall = &ejectAfterInstall_
+	}
+	if tmp.Iso == nil {
+		iso_ := ""
+		tmp.Iso = &iso_
+	}
+	return &tmp
+}
+
+// VmCdromInput is an input type that accepts VmCdromArgs and VmCdromOutput values.
+// You can construct a concrete instance of `VmCdromInput` via:
+//
+//	VmCdromArgs{...}
+type VmCdromInput interface {
+	pulumi.Input
+
+	ToVmCdromOutput() VmCdromOutput
+	ToVmCdromOutputWithContext(context.Context) VmCdromOutput
+}
+
+// The VM's CD drive.
+type VmCdromArgs struct {
+	// Install from this ISO when the VM is created: the VM boots the installer (give `bootOrder: "dc"`), which powers the VM off when it is done; the ISO is then ejected and the VM started from its disk. The empty drive after that is what the program asked for, not drift.
+	EjectAfterInstall pulumi.BoolPtrInput `pulumi:"ejectAfterInstall"`
+	// An ISO of an ISO library SR (name_label such as `debian-12.7.0-amd64-netinst.iso`, or UUID); `""` ejects.
+	Iso pulumi.StringPtrInput `pulumi:"iso"`
+}
+
+// Defaults sets the appropriate defaults for VmCdromArgs
+func (val *VmCdromArgs) Defaults() *VmCdromArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.EjectAfterInstall == nil {
+		tmp.EjectAfterInstall = pulumi.BoolPtr(false)
+	}
+	if tmp.Iso == nil {
+		tmp.Iso = pulumi.StringPtr("")
+	}
+	return &tmp
+}
+func (VmCdromArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*VmCdrom)(nil)).Elem()
+}
+
+func (i VmCdromArgs) ToVmCdromOutput() VmCdromOutput {
+	return i.ToVmCdromOutputWithContext(context.Background())
+}
+
+func (i VmCdromArgs) ToVmCdromOutputWithContext(ctx context.Context) VmCdromOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(VmCdromOutput)
+}
+
+func (i VmCdromArgs) ToVmCdromPtrOutput() VmCdromPtrOutput {
+	return i.ToVmCdromPtrOutputWithContext(context.Background())
+}
+
+func (i VmCdromArgs) ToVmCdromPtrOutputWithContext(ctx context.Context) VmCdromPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(VmCdromOutput).ToVmCdromPtrOutputWithContext(ctx)
+}
+
+// VmCdromPtrInput is an input type that accepts VmCdromArgs, VmCdromPtr and VmCdromPtrOutput values.
+// You can construct a concrete instance of `VmCdromPtrInput` via:
+//
+//	        VmCdromArgs{...}
+//
+//	or:
+//
+//	        nil
+type VmCdromPtrInput interface {
+	pulumi.Input
+
+	ToVmCdromPtrOutput() VmCdromPtrOutput
+	ToVmCdromPtrOutputWithContext(context.Context) VmCdromPtrOutput
+}
+
+type vmCdromPtrType VmCdromArgs
+
+func VmCdromPtr(v *VmCdromArgs) VmCdromPtrInput {
+	return (*vmCdromPtrType)(v)
+}
+
+func (*vmCdromPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**VmCdrom)(nil)).Elem()
+}
+
+func (i *vmCdromPtrType) ToVmCdromPtrOutput() VmCdromPtrOutput {
+	return i.ToVmCdromPtrOutputWithContext(context.Background())
+}
+
+func (i *vmCdromPtrType) ToVmCdromPtrOutputWithContext(ctx context.Context) VmCdromPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(VmCdromPtrOutput)
+}
+
+// The VM's CD drive.
+type VmCdromOutput struct{ *pulumi.OutputState }
+
+func (VmCdromOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*VmCdrom)(nil)).Elem()
+}
+
+func (o VmCdromOutput) ToVmCdromOutput() VmCdromOutput {
+	return o
+}
+
+func (o VmCdromOutput) ToVmCdromOutputWithContext(ctx context.Context) VmCdromOutput {
+	return o
+}
+
+func (o VmCdromOutput) ToVmCdromPtrOutput() VmCdromPtrOutput {
+	return o.ToVmCdromPtrOutputWithContext(context.Background())
+}
+
+func (o VmCdromOutput) ToVmCdromPtrOutputWithContext(ctx context.Context) VmCdromPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v VmCdrom) *VmCdrom {
+		return &v
+	}).(VmCdromPtrOutput)
+}
+
+// Install from this ISO when the VM is created: the VM boots the installer (give `bootOrder: "dc"`), which powers the VM off when it is done; the ISO is then ejected and the VM started from its disk. The empty drive after that is what the program asked for, not drift.
+func (o VmCdromOutput) EjectAfterInstall() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v VmCdrom) *bool { return v.EjectAfterInstall }).(pulumi.BoolPtrOutput)
+}
+
+// An ISO of an ISO library SR (name_label such as `debian-12.7.0-amd64-netinst.iso`, or UUID); `""` ejects.
+func (o VmCdromOutput) Iso() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v VmCdrom) *string { return v.Iso }).(pulumi.StringPtrOutput)
+}
+
+type VmCdromPtrOutput struct{ *pulumi.OutputState }
+
+func (VmCdromPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**VmCdrom)(nil)).Elem()
+}
+
+func (o VmCdromPtrOutput) ToVmCdromPtrOutput() VmCdromPtrOutput {
+	return o
+}
+
+func (o VmCdromPtrOutput) ToVmCdromPtrOutputWithContext(ctx context.Context) VmCdromPtrOutput {
+	return o
+}
+
+func (o VmCdromPtrOutput) Elem() VmCdromOutput {
+	return o.ApplyT(func(v *VmCdrom) VmCdrom {
+		if v != nil {
+			return *v
+		}
+		var ret VmCdrom
+		return ret
+	}).(VmCdromOutput)
+}
+
+// Install from this ISO when the VM is created: the VM boots the installer (give `bootOrder: "dc"`), which powers the VM off when it is done; the ISO is then ejected and the VM started from its disk. The empty drive after that is what the program asked for, not drift.
+func (o VmCdromPtrOutput) EjectAfterInstall() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *VmCdrom) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.EjectAfterInstall
+	}).(pulumi.BoolPtrOutput)
+}
+
+// An ISO of an ISO library SR (name_label such as `debian-12.7.0-amd64-netinst.iso`, or UUID); `""` ejects.
+func (o VmCdromPtrOutput) Iso() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *VmCdrom) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Iso
+	}).(pulumi.StringPtrOutput)
+}
+
+// A cloud-init NoCloud config drive (an ISO labelled `cidata`, attached as a CD), read by the guest at boot.
+type VmCloudInit struct {
+	// The meta-data; default `instance-id` derived from the config (so a changed config is a new instance to cloud-init, applied at the next boot) and `local-hostname` from the VM's name.
+	MetaData *string `pulumi:"metaData"`
+	// The network-config (cloud-init network config version 1 or 2), e.g. static addresses.
+	NetworkConfig *string `pulumi:"networkConfig"`
+	// SR for the config drive's VDI (name_label or UUID); default: the pool's default SR.
+	Sr *string `pulumi:"sr"`
+	// The user-data: a `#cloud-config` document or a script.
+	UserData string `pulumi:"userData"`
+}
+
+// VmCloudInitInput is an input type that accepts VmCloudInitArgs and VmCloudInitOutput values.
+// You can construct a concrete instance of `VmCloudInitInput` via:
+//
+//	VmCloudInitArgs{...}
+type VmCloudInitInput interface {
+	pulumi.Input
+
+	ToVmCloudInitOutput() VmCloudInitOutput
+	ToVmCloudInitOutputWithContext(context.Context) VmCloudInitOutput
+}
+
+// A cloud-init NoCloud config drive (an ISO labelled `cidata`, attached as a CD), read by the guest at boot.
+type VmCloudInitArgs struct {
+	// The meta-data; default `instance-id` derived from the config (so a changed config is a new instance to cloud-init, applied at the next boot) and `local-hostname` from the VM's name.
+	MetaData pulumi.StringPtrInput `pulumi:"metaData"`
+	// The network-config (cloud-init network config version 1 or 2), e.g. static addresses.
+	NetworkConfig pulumi.StringPtrInput `pulumi:"networkConfig"`
+	// SR for the config drive's VDI (name_label or UUID); default: the pool's default SR.
+	Sr pulumi.StringPtrInput `pulumi:"sr"`
+	// The user-data: a `#cloud-config` document or a script.
+	UserData pulumi.StringInput `pulumi:"userData"`
+}
+
+func (VmCloudInitArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*VmCloudInit)(nil)).Elem()
+}
+
+func (i VmCloudInitArgs) ToVmCloudInitOutput() VmCloudInitOutput {
+	return i.ToVmCloudInitOutputWithContext(context.Background())
+}
+
+func (i VmCloudInitArgs) ToVmCloudInitOutputWithContext(ctx context.Context) VmCloudInitOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(VmCloudInitOutput)
+}
+
+func (i VmCloudInitArgs) ToVmCloudInitPtrOutput() VmCloudInitPtrOutput {
+	return i.ToVmCloudInitPtrOutputWithContext(context.Background())
+}
+
+func (i VmCloudInitArgs) ToVmCloudInitPtrOutputWithContext(ctx context.Context) VmCloudInitPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(VmCloudInitOutput).ToVmCloudInitPtrOutputWithContext(ctx)
+}
+
+// VmCloudInitPtrInput is an input type that accepts VmCloudInitArgs, VmCloudInitPtr and VmCloudInitPtrOutput values.
+// You can construct a concrete instance of `VmCloudInitPtrInput` via:
+//
+//	        VmCloudInitArgs{...}
+//
+//	or:
+//
+//	        nil
+type VmCloudInitPtrInput interface {
+	pulumi.Input
+
+	ToVmCloudInitPtrOutput() VmCloudInitPtrOutput
+	ToVmCloudInitPtrOutputWithContext(context.Context) VmCloudInitPtrOutput
+}
+
+type vmCloudInitPtrType VmCloudInitArgs
+
+func VmCloudInitPtr(v *VmCloudInitArgs) VmCloudInitPtrInput {
+	return (*vmCloudInitPtrType)(v)
+}
+
+func (*vmCloudInitPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**VmCloudInit)(nil)).Elem()
+}
+
+func (i *vmCloudInitPtrType) ToVmCloudInitPtrOutput() VmCloudInitPtrOutput {
+	return i.ToVmCloudInitPtrOutputWithContext(context.Background())
+}
+
+func (i *vmCloudInitPtrType) ToVmCloudInitPtrOutputWithContext(ctx context.Context) VmCloudInitPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(VmCloudInitPtrOutput)
+}
+
+// A cloud-init NoCloud config drive (an ISO labelled `cidata`, attached as a CD), read by the guest at boot.
+type VmCloudInitOutput struct{ *pulumi.OutputState }
+
+func (VmCloudInitOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*VmCloudInit)(nil)).Elem()
+}
+
+func (o VmCloudInitOutput) ToVmCloudInitOutput() VmCloudInitOutput {
+	return o
+}
+
+func (o VmCloudInitOutput) ToVmCloudInitOutputWithContext(ctx context.Context) VmCloudInitOutput {
+	return o
+}
+
+func (o VmCloudInitOutput) ToVmCloudInitPtrOutput() VmCloudInitPtrOutput {
+	return o.ToVmCloudInitPtrOutputWithContext(context.Background())
+}
+
+func (o VmCloudInitOutput) ToVmCloudInitPtrOutputWithContext(ctx context.Context) VmCloudInitPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v VmCloudInit) *VmCloudInit {
+		return &v
+	}).(VmCloudInitPtrOutput)
+}
+
+// The meta-data; default `instance-id` derived from the config (so a changed config is a new instance to cloud-init, applied at the next boot) and `local-hostname` from the VM's name.
+func (o VmCloudInitOutput) MetaData() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v VmCloudInit) *string { return v.MetaData }).(pulumi.StringPtrOutput)
+}
+
+// The network-config (cloud-init network config version 1 or 2), e.g. static addresses.
+func (o VmCloudInitOutput) NetworkConfig() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v VmCloudInit) *string { return v.NetworkConfig }).(pulumi.StringPtrOutput)
+}
+
+// SR for the config drive's VDI (name_label or UUID); default: the pool's default SR.
+func (o VmCloudInitOutput) Sr() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v VmCloudInit) *string { return v.Sr }).(pulumi.StringPtrOutput)
+}
+
+// The user-data: a `#cloud-config` document or a script.
+func (o VmCloudInitOutput) UserData() pulumi.StringOutput {
+	return o.ApplyT(func(v VmCloudInit) string { return v.UserData }).(pulumi.StringOutput)
+}
+
+type VmCloudInitPtrOutput struct{ *pulumi.OutputState }
+
+func (VmCloudInitPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**VmCloudInit)(nil)).Elem()
+}
+
+func (o VmCloudInitPtrOutput) ToVmCloudInitPtrOutput() VmCloudInitPtrOutput {
+	return o
+}
+
+func (o VmCloudInitPtrOutput) ToVmCloudInitPtrOutputWithContext(ctx context.Context) VmCloudInitPtrOutput {
+	return o
+}
+
+func (o VmCloudInitPtrOutput) Elem() VmCloudInitOutput {
+	return o.ApplyT(func(v *VmCloudInit) VmCloudInit {
+		if v != nil {
+			return *v
+		}
+		var ret VmCloudInit
+		return ret
+	}).(VmCloudInitOutput)
+}
+
+// The meta-data; default `instance-id` derived from the config (so a changed config is a new instance to cloud-init, applied at the next boot) and `local-hostname` from the VM's name.
+func (o VmCloudInitPtrOutput) MetaData() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *VmCloudInit) *string {
+		if v == nil {
+			return nil
+		}
+		return v.MetaData
+	}).(pulumi.StringPtrOutput)
+}
+
+// The network-config (cloud-init network config version 1 or 2), e.g. static addresses.
+func (o VmCloudInitPtrOutput) NetworkConfig() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *VmCloudInit) *string {
+		if v == nil {
+			return nil
+		}
+		return v.NetworkConfig
+	}).(pulumi.StringPtrOutput)
+}
+
+// SR for the config drive's VDI (name_label or UUID); default: the pool's default SR.
+func (o VmCloudInitPtrOutput) Sr() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *VmCloudInit) *string {
+		if v == nil {
+			return nil
+		}
+		return v.Sr
+	}).(pulumi.StringPtrOutput)
+}
+
+// The user-data: a `#cloud-config` document or a script.
+func (o VmCloudInitPtrOutput) UserData() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *VmCloudInit) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.UserData
+	}).(pulumi.StringPtrOutput)
+}
+
 // VmDisk.
 type VmDisk struct {
 	// When this entry is removed from `disks`, detach the disk and keep its VDI instead of destroying it.
@@ -377,10 +764,12 @@ type VmDisk struct {
 	Name *string `pulumi:"name"`
 	// The VDI's name_label; default `<VM name> <disk key>`.
 	NameLabel *string `pulumi:"nameLabel"`
-	// Disk size. `disks[0]` is the boot disk from the template (grown to this size); the rest are data disks.
+	// Disk size. `disks[0]` is the boot disk from the source (grown to this size); the rest are data disks. Optional with `vdi` (the existing disk's size is taken as it is, or grown to this).
 	Size interface{} `pulumi:"size"`
 	// SR name_label or UUID; default: the pool's default SR. Changing it moves the disk: live (VDI.pool_migrate) on a running VM, by copy and swap on a halted one (the old VDI is destroyed only once the copy is attached).
 	Sr *string `pulumi:"sr"`
+	// UUID of an existing VDI to attach instead of creating a disk (a data disk made elsewhere, a `xen.Image`). It is used as it is: never renamed, moved or destroyed; removing the entry or destroying the VM detaches it.
+	Vdi *string `pulumi:"vdi"`
 }
 
 // VmDiskInput is an input type that accepts VmDiskArgs and VmDiskOutput values.
@@ -402,10 +791,12 @@ type VmDiskArgs struct {
 	Name pulumi.StringPtrInput `pulumi:"name"`
 	// The VDI's name_label; default `<VM name> <disk key>`.
 	NameLabel pulumi.StringPtrInput `pulumi:"nameLabel"`
-	// Disk size. `disks[0]` is the boot disk from the template (grown to this size); the rest are data disks.
+	// Disk size. `disks[0]` is the boot disk from the source (grown to this size); the rest are data disks. Optional with `vdi` (the existing disk's size is taken as it is, or grown to this).
 	Size pulumi.Input `pulumi:"size"`
 	// SR name_label or UUID; default: the pool's default SR. Changing it moves the disk: live (VDI.pool_migrate) on a running VM, by copy and swap on a halted one (the old VDI is destroyed only once the copy is attached).
 	Sr pulumi.StringPtrInput `pulumi:"sr"`
+	// UUID of an existing VDI to attach instead of creating a disk (a data disk made elsewhere, a `xen.Image`). It is used as it is: never renamed, moved or destroyed; removing the entry or destroying the VM detaches it.
+	Vdi pulumi.StringPtrInput `pulumi:"vdi"`
 }
 
 func (VmDiskArgs) ElementType() reflect.Type {
@@ -475,7 +866,7 @@ func (o VmDiskOutput) NameLabel() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v VmDisk) *string { return v.NameLabel }).(pulumi.StringPtrOutput)
 }
 
-// Disk size. `disks[0]` is the boot disk from the template (grown to this size); the rest are data disks.
+// Disk size. `disks[0]` is the boot disk from the source (grown to this size); the rest are data disks. Optional with `vdi` (the existing disk's size is taken as it is, or grown to this).
 func (o VmDiskOutput) Size() pulumi.AnyOutput {
 	return o.ApplyT(func(v VmDisk) interface{} { return v.Size }).(pulumi.AnyOutput)
 }
@@ -483,6 +874,11 @@ func (o VmDiskOutput) Size() pulumi.AnyOutput {
 // SR name_label or UUID; default: the pool's default SR. Changing it moves the disk: live (VDI.pool_migrate) on a running VM, by copy and swap on a halted one (the old VDI is destroyed only once the copy is attached).
 func (o VmDiskOutput) Sr() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v VmDisk) *string { return v.Sr }).(pulumi.StringPtrOutput)
+}
+
+// UUID of an existing VDI to attach instead of creating a disk (a data disk made elsewhere, a `xen.Image`). It is used as it is: never renamed, moved or destroyed; removing the entry or destroying the VM detaches it.
+func (o VmDiskOutput) Vdi() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v VmDisk) *string { return v.Vdi }).(pulumi.StringPtrOutput)
 }
 
 type VmDiskArrayOutput struct{ *pulumi.OutputState }
@@ -628,6 +1024,10 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*PoolHaPtrInput)(nil)).Elem(), PoolHaArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*TimeoutsInput)(nil)).Elem(), TimeoutsArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*TimeoutsPtrInput)(nil)).Elem(), TimeoutsArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*VmCdromInput)(nil)).Elem(), VmCdromArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*VmCdromPtrInput)(nil)).Elem(), VmCdromArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*VmCloudInitInput)(nil)).Elem(), VmCloudInitArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*VmCloudInitPtrInput)(nil)).Elem(), VmCloudInitArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*VmDiskInput)(nil)).Elem(), VmDiskArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*VmDiskArrayInput)(nil)).Elem(), VmDiskArray{})
 	pulumi.RegisterInputType(reflect.TypeOf((*VmNetworkInput)(nil)).Elem(), VmNetworkArgs{})
@@ -636,6 +1036,10 @@ func init() {
 	pulumi.RegisterOutputType(PoolHaPtrOutput{})
 	pulumi.RegisterOutputType(TimeoutsOutput{})
 	pulumi.RegisterOutputType(TimeoutsPtrOutput{})
+	pulumi.RegisterOutputType(VmCdromOutput{})
+	pulumi.RegisterOutputType(VmCdromPtrOutput{})
+	pulumi.RegisterOutputType(VmCloudInitOutput{})
+	pulumi.RegisterOutputType(VmCloudInitPtrOutput{})
 	pulumi.RegisterOutputType(VmDiskOutput{})
 	pulumi.RegisterOutputType(VmDiskArrayOutput{})
 	pulumi.RegisterOutputType(VmNetworkOutput{})

@@ -26,6 +26,18 @@ type Vm struct {
 	AffinityHost pulumi.StringPtrOutput `pulumi:"affinityHost"`
 	// Allow one orchestrated restart (clean shutdown, change, start on the same host) when a change needs it.
 	AllowRestart pulumi.BoolPtrOutput `pulumi:"allowRestart"`
+	// Boot order (HVM_boot_params order): `c` disk, `d` CD, `n` network, e.g. `"dc"`; read at the next boot.
+	BootOrder pulumi.StringPtrOutput `pulumi:"bootOrder"`
+	// The CD drive: an ISO to insert (live), optionally installed from and ejected after the install.
+	Cdrom VmCdromPtrOutput `pulumi:"cdrom"`
+	// `fast` (default): VM.clone, disks are copy-on-write children of the source's, on its SRs. `full`: VM.copy, independent disks on the SR `disks[0].sr` names (else the source's). Used at creation only. One of: "fast", "full".
+	CloneMode pulumi.StringPtrOutput `pulumi:"cloneMode"`
+	// A cloud-init config drive built by the provider (NoCloud, label `cidata`); see `cloudInitChangePolicy`.
+	CloudInit VmCloudInitPtrOutput `pulumi:"cloudInit"`
+	// What a change of `cloudInit` does to an existing VM, said in preview (the guest reads the drive at boot only): `restart` (default) writes a new drive and restarts the VM (with allowRestart; else the change is refused and says so), keeping its disks; `replace` makes a new VM from the source; `ignore` records the change and leaves the VM and its drive alone. One of: "restart", "replace", "ignore".
+	CloudInitChangePolicy pulumi.StringPtrOutput `pulumi:"cloudInitChangePolicy"`
+	// The digest of the cloud-init config on the VM's config drive (`""` without one): what the guest boots with.
+	CloudInitDigest pulumi.StringOutput `pulumi:"cloudInitDigest"`
 	// The VM's name_description; default empty.
 	Description pulumi.StringPtrOutput `pulumi:"description"`
 	// The UUIDs of the VM's disks (VDIs), in the order of `disks`.
@@ -34,8 +46,12 @@ type Vm struct {
 	Disks VmDiskArrayOutput `pulumi:"disks"`
 	// The domain type the VM runs (or will run) as: `hvm`, `pv`, `pv_in_pvh`, `pvh`.
 	DomainType pulumi.StringOutput `pulumi:"domainType"`
+	// `bios` or `uefi` (HVM_boot_params firmware); default: the source's. A guest's boot loader is installed for one firmware, so changing it replaces the VM. One of: "bios", "uefi".
+	Firmware pulumi.StringPtrOutput `pulumi:"firmware"`
 	// HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. One of: "restart", "best-effort", "".
 	HaRestartPriority pulumi.StringPtrOutput `pulumi:"haRestartPriority"`
+	// Whether the VM has a CD drive (the config drive aside).
+	HasCdDrive pulumi.BoolOutput `pulumi:"hasCdDrive"`
 	// True when the VM was brought in by `pulumi import`: its template is recorded, never a reason to replace it.
 	Imported pulumi.BoolOutput `pulumi:"imported"`
 	// The addresses the guest agent reports (empty without PV drivers or when not running).
@@ -62,11 +78,15 @@ type Vm struct {
 	PvDrivers pulumi.BoolOutput `pulumi:"pvDrivers"`
 	// UUID of the host the VM runs on ("" when not running).
 	ResidentOn pulumi.StringOutput `pulumi:"residentOn"`
+	// UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on a running VM needs a restart (allowRestart).
+	SecureBoot pulumi.BoolPtrOutput `pulumi:"secureBoot"`
 	// How long a clean shutdown may take before it is followed by a hard one (said in the output, never silently); default 3 minutes.
 	ShutdownTimeout pulumi.AnyOutput `pulumi:"shutdownTimeout"`
+	// What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.
+	Source pulumi.StringPtrOutput `pulumi:"source"`
 	// XenAPI tags (a set: their order is not a change).
 	Tags pulumi.StringArrayOutput `pulumi:"tags"`
-	// Template name_label or UUID. Changing it replaces the VM.
+	// Template name_label or UUID (the same as `source` naming a template). Changing what it names replaces the VM.
 	Template pulumi.StringPtrOutput `pulumi:"template"`
 	// Deadlines per phase, each bounding the whole phase across every call and wait (the engine's customTimeouts do not reach dynamic providers); a task still running at the deadline is cancelled. Default 30 min create and update, 15 min delete.
 	Timeouts TimeoutsPtrOutput `pulumi:"timeouts"`
@@ -76,6 +96,8 @@ type Vm struct {
 	Uuid pulumi.StringOutput `pulumi:"uuid"`
 	// vCPUs at start-up; changed live up to `maxVcpus`.
 	Vcpus pulumi.IntPtrOutput `pulumi:"vcpus"`
+	// A virtual TPM (VTPM.create), e.g. for Windows 11 or BitLocker; needs `firmware: "uefi"`. Adding or removing one on a running VM needs a restart (allowRestart); removing it destroys what it sealed.
+	Vtpm pulumi.BoolPtrOutput `pulumi:"vtpm"`
 	// Wait until the guest agent reports an IP address (bounded by `timeouts.create`/`update`).
 	WaitForIp pulumi.BoolPtrOutput `pulumi:"waitForIp"`
 }
@@ -93,14 +115,20 @@ func NewVm(ctx *pulumi.Context,
 	if args.NameLabel == nil {
 		return nil, errors.New("invalid value for required argument 'NameLabel'")
 	}
-	if args.Template == nil {
-		return nil, errors.New("invalid value for required argument 'Template'")
-	}
 	if args.Vcpus == nil {
 		return nil, errors.New("invalid value for required argument 'Vcpus'")
 	}
 	if args.AllowRestart == nil {
 		args.AllowRestart = pulumi.BoolPtr(false)
+	}
+	if args.Cdrom != nil {
+		args.Cdrom = args.Cdrom.ToVmCdromPtrOutput().ApplyT(func(v *VmCdrom) *VmCdrom { return v.Defaults() }).(VmCdromPtrOutput)
+	}
+	if args.CloneMode == nil {
+		args.CloneMode = pulumi.StringPtr("fast")
+	}
+	if args.CloudInitChangePolicy == nil {
+		args.CloudInitChangePolicy = pulumi.StringPtr("restart")
 	}
 	if args.Description == nil {
 		args.Description = pulumi.StringPtr("")
@@ -153,10 +181,22 @@ type vmArgs struct {
 	AffinityHost *string `pulumi:"affinityHost"`
 	// Allow one orchestrated restart (clean shutdown, change, start on the same host) when a change needs it.
 	AllowRestart *bool `pulumi:"allowRestart"`
+	// Boot order (HVM_boot_params order): `c` disk, `d` CD, `n` network, e.g. `"dc"`; read at the next boot.
+	BootOrder *string `pulumi:"bootOrder"`
+	// The CD drive: an ISO to insert (live), optionally installed from and ejected after the install.
+	Cdrom *VmCdrom `pulumi:"cdrom"`
+	// `fast` (default): VM.clone, disks are copy-on-write children of the source's, on its SRs. `full`: VM.copy, independent disks on the SR `disks[0].sr` names (else the source's). Used at creation only. One of: "fast", "full".
+	CloneMode *string `pulumi:"cloneMode"`
+	// A cloud-init config drive built by the provider (NoCloud, label `cidata`); see `cloudInitChangePolicy`.
+	CloudInit *VmCloudInit `pulumi:"cloudInit"`
+	// What a change of `cloudInit` does to an existing VM, said in preview (the guest reads the drive at boot only): `restart` (default) writes a new drive and restarts the VM (with allowRestart; else the change is refused and says so), keeping its disks; `replace` makes a new VM from the source; `ignore` records the change and leaves the VM and its drive alone. One of: "restart", "replace", "ignore".
+	CloudInitChangePolicy *string `pulumi:"cloudInitChangePolicy"`
 	// The VM's name_description; default empty.
 	Description *string `pulumi:"description"`
 	// The VM's disks, known by `name` (never by position); `disks[0]` is the template's boot disk.
 	Disks []VmDisk `pulumi:"disks"`
+	// `bios` or `uefi` (HVM_boot_params firmware); default: the source's. A guest's boot loader is installed for one firmware, so changing it replaces the VM. One of: "bios", "uefi".
+	Firmware *string `pulumi:"firmware"`
 	// HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. One of: "restart", "best-effort", "".
 	HaRestartPriority *string `pulumi:"haRestartPriority"`
 	// Static memory maximum; default `memory`. Changing it on a running VM needs a restart (allowRestart).
@@ -173,18 +213,24 @@ type vmArgs struct {
 	OtherConfig map[string]string `pulumi:"otherConfig"`
 	// Desired power state; default `Running`. One of: "Halted", "Paused", "Running", "Suspended".
 	PowerState *string `pulumi:"powerState"`
+	// UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on a running VM needs a restart (allowRestart).
+	SecureBoot *bool `pulumi:"secureBoot"`
 	// How long a clean shutdown may take before it is followed by a hard one (said in the output, never silently); default 3 minutes.
 	ShutdownTimeout interface{} `pulumi:"shutdownTimeout"`
+	// What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.
+	Source *string `pulumi:"source"`
 	// XenAPI tags (a set: their order is not a change).
 	Tags []string `pulumi:"tags"`
-	// Template name_label or UUID. Changing it replaces the VM.
-	Template string `pulumi:"template"`
+	// Template name_label or UUID (the same as `source` naming a template). Changing what it names replaces the VM.
+	Template *string `pulumi:"template"`
 	// Deadlines per phase, each bounding the whole phase across every call and wait (the engine's customTimeouts do not reach dynamic providers); a task still running at the deadline is cancelled. Default 30 min create and update, 15 min delete.
 	Timeouts *Timeouts `pulumi:"timeouts"`
 	// Another pool's master URL; default: xen:url / XEN_URL.
 	Url *string `pulumi:"url"`
 	// vCPUs at start-up; changed live up to `maxVcpus`.
 	Vcpus int `pulumi:"vcpus"`
+	// A virtual TPM (VTPM.create), e.g. for Windows 11 or BitLocker; needs `firmware: "uefi"`. Adding or removing one on a running VM needs a restart (allowRestart); removing it destroys what it sealed.
+	Vtpm *bool `pulumi:"vtpm"`
 	// Wait until the guest agent reports an IP address (bounded by `timeouts.create`/`update`).
 	WaitForIp *bool `pulumi:"waitForIp"`
 }
@@ -197,10 +243,22 @@ type VmArgs struct {
 	AffinityHost pulumi.StringPtrInput
 	// Allow one orchestrated restart (clean shutdown, change, start on the same host) when a change needs it.
 	AllowRestart pulumi.BoolPtrInput
+	// Boot order (HVM_boot_params order): `c` disk, `d` CD, `n` network, e.g. `"dc"`; read at the next boot.
+	BootOrder pulumi.StringPtrInput
+	// The CD drive: an ISO to insert (live), optionally installed from and ejected after the install.
+	Cdrom VmCdromPtrInput
+	// `fast` (default): VM.clone, disks are copy-on-write children of the source's, on its SRs. `full`: VM.copy, independent disks on the SR `disks[0].sr` names (else the source's). Used at creation only. One of: "fast", "full".
+	CloneMode pulumi.StringPtrInput
+	// A cloud-init config drive built by the provider (NoCloud, label `cidata`); see `cloudInitChangePolicy`.
+	CloudInit VmCloudInitPtrInput
+	// What a change of `cloudInit` does to an existing VM, said in preview (the guest reads the drive at boot only): `restart` (default) writes a new drive and restarts the VM (with allowRestart; else the change is refused and says so), keeping its disks; `replace` makes a new VM from the source; `ignore` records the change and leaves the VM and its drive alone. One of: "restart", "replace", "ignore".
+	CloudInitChangePolicy pulumi.StringPtrInput
 	// The VM's name_description; default empty.
 	Description pulumi.StringPtrInput
 	// The VM's disks, known by `name` (never by position); `disks[0]` is the template's boot disk.
 	Disks VmDiskArrayInput
+	// `bios` or `uefi` (HVM_boot_params firmware); default: the source's. A guest's boot loader is installed for one firmware, so changing it replaces the VM. One of: "bios", "uefi".
+	Firmware pulumi.StringPtrInput
 	// HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. One of: "restart", "best-effort", "".
 	HaRestartPriority pulumi.StringPtrInput
 	// Static memory maximum; default `memory`. Changing it on a running VM needs a restart (allowRestart).
@@ -217,18 +275,24 @@ type VmArgs struct {
 	OtherConfig pulumi.StringMapInput
 	// Desired power state; default `Running`. One of: "Halted", "Paused", "Running", "Suspended".
 	PowerState pulumi.StringPtrInput
+	// UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on a running VM needs a restart (allowRestart).
+	SecureBoot pulumi.BoolPtrInput
 	// How long a clean shutdown may take before it is followed by a hard one (said in the output, never silently); default 3 minutes.
 	ShutdownTimeout pulumi.Input
+	// What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.
+	Source pulumi.StringPtrInput
 	// XenAPI tags (a set: their order is not a change).
 	Tags pulumi.StringArrayInput
-	// Template name_label or UUID. Changing it replaces the VM.
-	Template pulumi.StringInput
+	// Template name_label or UUID (the same as `source` naming a template). Changing what it names replaces the VM.
+	Template pulumi.StringPtrInput
 	// Deadlines per phase, each bounding the whole phase across every call and wait (the engine's customTimeouts do not reach dynamic providers); a task still running at the deadline is cancelled. Default 30 min create and update, 15 min delete.
 	Timeouts TimeoutsPtrInput
 	// Another pool's master URL; default: xen:url / XEN_URL.
 	Url pulumi.StringPtrInput
 	// vCPUs at start-up; changed live up to `maxVcpus`.
 	Vcpus pulumi.IntInput
+	// A virtual TPM (VTPM.create), e.g. for Windows 11 or BitLocker; needs `firmware: "uefi"`. Adding or removing one on a running VM needs a restart (allowRestart); removing it destroys what it sealed.
+	Vtpm pulumi.BoolPtrInput
 	// Wait until the guest agent reports an IP address (bounded by `timeouts.create`/`update`).
 	WaitForIp pulumi.BoolPtrInput
 }
@@ -295,6 +359,36 @@ func (o VmOutput) AllowRestart() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *Vm) pulumi.BoolPtrOutput { return v.AllowRestart }).(pulumi.BoolPtrOutput)
 }
 
+// Boot order (HVM_boot_params order): `c` disk, `d` CD, `n` network, e.g. `"dc"`; read at the next boot.
+func (o VmOutput) BootOrder() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Vm) pulumi.StringPtrOutput { return v.BootOrder }).(pulumi.StringPtrOutput)
+}
+
+// The CD drive: an ISO to insert (live), optionally installed from and ejected after the install.
+func (o VmOutput) Cdrom() VmCdromPtrOutput {
+	return o.ApplyT(func(v *Vm) VmCdromPtrOutput { return v.Cdrom }).(VmCdromPtrOutput)
+}
+
+// `fast` (default): VM.clone, disks are copy-on-write children of the source's, on its SRs. `full`: VM.copy, independent disks on the SR `disks[0].sr` names (else the source's). Used at creation only. One of: "fast", "full".
+func (o VmOutput) CloneMode() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Vm) pulumi.StringPtrOutput { return v.CloneMode }).(pulumi.StringPtrOutput)
+}
+
+// A cloud-init config drive built by the provider (NoCloud, label `cidata`); see `cloudInitChangePolicy`.
+func (o VmOutput) CloudInit() VmCloudInitPtrOutput {
+	return o.ApplyT(func(v *Vm) VmCloudInitPtrOutput { return v.CloudInit }).(VmCloudInitPtrOutput)
+}
+
+// What a change of `cloudInit` does to an existing VM, said in preview (the guest reads the drive at boot only): `restart` (default) writes a new drive and restarts the VM (with allowRestart; else the change is refused and says so), keeping its disks; `replace` makes a new VM from the source; `ignore` records the change and leaves the VM and its drive alone. One of: "restart", "replace", "ignore".
+func (o VmOutput) CloudInitChangePolicy() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Vm) pulumi.StringPtrOutput { return v.CloudInitChangePolicy }).(pulumi.StringPtrOutput)
+}
+
+// The digest of the cloud-init config on the VM's config drive (`""` without one): what the guest boots with.
+func (o VmOutput) CloudInitDigest() pulumi.StringOutput {
+	return o.ApplyT(func(v *Vm) pulumi.StringOutput { return v.CloudInitDigest }).(pulumi.StringOutput)
+}
+
 // The VM's name_description; default empty.
 func (o VmOutput) Description() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Vm) pulumi.StringPtrOutput { return v.Description }).(pulumi.StringPtrOutput)
@@ -315,9 +409,19 @@ func (o VmOutput) DomainType() pulumi.StringOutput {
 	return o.ApplyT(func(v *Vm) pulumi.StringOutput { return v.DomainType }).(pulumi.StringOutput)
 }
 
+// `bios` or `uefi` (HVM_boot_params firmware); default: the source's. A guest's boot loader is installed for one firmware, so changing it replaces the VM. One of: "bios", "uefi".
+func (o VmOutput) Firmware() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Vm) pulumi.StringPtrOutput { return v.Firmware }).(pulumi.StringPtrOutput)
+}
+
 // HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. One of: "restart", "best-effort", "".
 func (o VmOutput) HaRestartPriority() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Vm) pulumi.StringPtrOutput { return v.HaRestartPriority }).(pulumi.StringPtrOutput)
+}
+
+// Whether the VM has a CD drive (the config drive aside).
+func (o VmOutput) HasCdDrive() pulumi.BoolOutput {
+	return o.ApplyT(func(v *Vm) pulumi.BoolOutput { return v.HasCdDrive }).(pulumi.BoolOutput)
 }
 
 // True when the VM was brought in by `pulumi import`: its template is recorded, never a reason to replace it.
@@ -385,9 +489,19 @@ func (o VmOutput) ResidentOn() pulumi.StringOutput {
 	return o.ApplyT(func(v *Vm) pulumi.StringOutput { return v.ResidentOn }).(pulumi.StringOutput)
 }
 
+// UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on a running VM needs a restart (allowRestart).
+func (o VmOutput) SecureBoot() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *Vm) pulumi.BoolPtrOutput { return v.SecureBoot }).(pulumi.BoolPtrOutput)
+}
+
 // How long a clean shutdown may take before it is followed by a hard one (said in the output, never silently); default 3 minutes.
 func (o VmOutput) ShutdownTimeout() pulumi.AnyOutput {
 	return o.ApplyT(func(v *Vm) pulumi.AnyOutput { return v.ShutdownTimeout }).(pulumi.AnyOutput)
+}
+
+// What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.
+func (o VmOutput) Source() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Vm) pulumi.StringPtrOutput { return v.Source }).(pulumi.StringPtrOutput)
 }
 
 // XenAPI tags (a set: their order is not a change).
@@ -395,7 +509,7 @@ func (o VmOutput) Tags() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v *Vm) pulumi.StringArrayOutput { return v.Tags }).(pulumi.StringArrayOutput)
 }
 
-// Template name_label or UUID. Changing it replaces the VM.
+// Template name_label or UUID (the same as `source` naming a template). Changing what it names replaces the VM.
 func (o VmOutput) Template() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Vm) pulumi.StringPtrOutput { return v.Template }).(pulumi.StringPtrOutput)
 }
@@ -418,6 +532,11 @@ func (o VmOutput) Uuid() pulumi.StringOutput {
 // vCPUs at start-up; changed live up to `maxVcpus`.
 func (o VmOutput) Vcpus() pulumi.IntPtrOutput {
 	return o.ApplyT(func(v *Vm) pulumi.IntPtrOutput { return v.Vcpus }).(pulumi.IntPtrOutput)
+}
+
+// A virtual TPM (VTPM.create), e.g. for Windows 11 or BitLocker; needs `firmware: "uefi"`. Adding or removing one on a running VM needs a restart (allowRestart); removing it destroys what it sealed.
+func (o VmOutput) Vtpm() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *Vm) pulumi.BoolPtrOutput { return v.Vtpm }).(pulumi.BoolPtrOutput)
 }
 
 // Wait until the guest agent reports an IP address (bounded by `timeouts.create`/`update`).

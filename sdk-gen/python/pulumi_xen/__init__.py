@@ -11,8 +11,10 @@ from .get_network import *
 from .get_sr import *
 from .get_template import *
 from .host import *
+from .image import *
 from .pool import *
 from .provider import *
+from .template import *
 from .vm import *
 from ._inputs import *
 from . import outputs
@@ -33,7 +35,9 @@ _utilities.register(
   "fqn": "pulumi_xen",
   "classes": {
    "xen:index:Host": "Host",
+   "xen:index:Image": "Image",
    "xen:index:Pool": "Pool",
+   "xen:index:Template": "Template",
    "xen:index:Vm": "Vm"
   }
  }

@@ -19,6 +19,10 @@ __all__ = [
     'PoolHaArgsDict',
     'TimeoutsArgs',
     'TimeoutsArgsDict',
+    'VmCdromArgs',
+    'VmCdromArgsDict',
+    'VmCloudInitArgs',
+    'VmCloudInitArgsDict',
     'VmDiskArgs',
     'VmDiskArgsDict',
     'VmNetworkArgs',
@@ -172,13 +176,160 @@ class TimeoutsArgs:
         pulumi.set(self, "update", value)
 
 
+class VmCdromArgsDict(TypedDict):
+    """
+    The VM's CD drive.
+    """
+    eject_after_install: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
+    """
+    Install from this ISO when the VM is created: the VM boots the installer (give `bootOrder: "dc"`), which powers the VM off when it is done; the ISO is then ejected and the VM started from its disk. The empty drive after that is what the program asked for, not drift.
+    """
+    iso: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    An ISO of an ISO library SR (name_label such as `debian-12.7.0-amd64-netinst.iso`, or UUID); `""` ejects.
+    """
+
+@pulumi.input_type
+class VmCdromArgs:
+    def __init__(__self__, *,
+                 eject_after_install: pulumi.Input[Optional[_builtins.bool]] = None,
+                 iso: pulumi.Input[Optional[_builtins.str]] = None):
+        """
+        The VM's CD drive.
+
+        :param pulumi.Input[_builtins.bool] eject_after_install: Install from this ISO when the VM is created: the VM boots the installer (give `bootOrder: "dc"`), which powers the VM off when it is done; the ISO is then ejected and the VM started from its disk. The empty drive after that is what the program asked for, not drift.
+        :param pulumi.Input[_builtins.str] iso: An ISO of an ISO library SR (name_label such as `debian-12.7.0-amd64-netinst.iso`, or UUID); `""` ejects.
+        """
+        if eject_after_install is None:
+            eject_after_install = False
+        if eject_after_install is not None:
+            pulumi.set(__self__, "eject_after_install", eject_after_install)
+        if iso is None:
+            iso = ''
+        if iso is not None:
+            pulumi.set(__self__, "iso", iso)
+
+    @_builtins.property
+    @pulumi.getter(name="ejectAfterInstall")
+    def eject_after_install(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        Install from this ISO when the VM is created: the VM boots the installer (give `bootOrder: "dc"`), which powers the VM off when it is done; the ISO is then ejected and the VM started from its disk. The empty drive after that is what the program asked for, not drift.
+        """
+        return pulumi.get(self, "eject_after_install")
+
+    @eject_after_install.setter
+    def eject_after_install(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "eject_after_install", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def iso(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        An ISO of an ISO library SR (name_label such as `debian-12.7.0-amd64-netinst.iso`, or UUID); `""` ejects.
+        """
+        return pulumi.get(self, "iso")
+
+    @iso.setter
+    def iso(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "iso", value)
+
+
+class VmCloudInitArgsDict(TypedDict):
+    """
+    A cloud-init NoCloud config drive (an ISO labelled `cidata`, attached as a CD), read by the guest at boot.
+    """
+    user_data: pulumi.Input[_builtins.str]
+    """
+    The user-data: a `#cloud-config` document or a script.
+    """
+    meta_data: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    The meta-data; default `instance-id` derived from the config (so a changed config is a new instance to cloud-init, applied at the next boot) and `local-hostname` from the VM's name.
+    """
+    network_config: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    The network-config (cloud-init network config version 1 or 2), e.g. static addresses.
+    """
+    sr: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    SR for the config drive's VDI (name_label or UUID); default: the pool's default SR.
+    """
+
+@pulumi.input_type
+class VmCloudInitArgs:
+    def __init__(__self__, *,
+                 user_data: pulumi.Input[_builtins.str],
+                 meta_data: pulumi.Input[Optional[_builtins.str]] = None,
+                 network_config: pulumi.Input[Optional[_builtins.str]] = None,
+                 sr: pulumi.Input[Optional[_builtins.str]] = None):
+        """
+        A cloud-init NoCloud config drive (an ISO labelled `cidata`, attached as a CD), read by the guest at boot.
+
+        :param pulumi.Input[_builtins.str] user_data: The user-data: a `#cloud-config` document or a script.
+        :param pulumi.Input[_builtins.str] meta_data: The meta-data; default `instance-id` derived from the config (so a changed config is a new instance to cloud-init, applied at the next boot) and `local-hostname` from the VM's name.
+        :param pulumi.Input[_builtins.str] network_config: The network-config (cloud-init network config version 1 or 2), e.g. static addresses.
+        :param pulumi.Input[_builtins.str] sr: SR for the config drive's VDI (name_label or UUID); default: the pool's default SR.
+        """
+        pulumi.set(__self__, "user_data", user_data)
+        if meta_data is not None:
+            pulumi.set(__self__, "meta_data", meta_data)
+        if network_config is not None:
+            pulumi.set(__self__, "network_config", network_config)
+        if sr is not None:
+            pulumi.set(__self__, "sr", sr)
+
+    @_builtins.property
+    @pulumi.getter(name="userData")
+    def user_data(self) -> pulumi.Input[_builtins.str]:
+        """
+        The user-data: a `#cloud-config` document or a script.
+        """
+        return pulumi.get(self, "user_data")
+
+    @user_data.setter
+    def user_data(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "user_data", value)
+
+    @_builtins.property
+    @pulumi.getter(name="metaData")
+    def meta_data(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The meta-data; default `instance-id` derived from the config (so a changed config is a new instance to cloud-init, applied at the next boot) and `local-hostname` from the VM's name.
+        """
+        return pulumi.get(self, "meta_data")
+
+    @meta_data.setter
+    def meta_data(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "meta_data", value)
+
+    @_builtins.property
+    @pulumi.getter(name="networkConfig")
+    def network_config(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The network-config (cloud-init network config version 1 or 2), e.g. static addresses.
+        """
+        return pulumi.get(self, "network_config")
+
+    @network_config.setter
+    def network_config(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "network_config", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def sr(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        SR for the config drive's VDI (name_label or UUID); default: the pool's default SR.
+        """
+        return pulumi.get(self, "sr")
+
+    @sr.setter
+    def sr(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "sr", value)
+
+
 class VmDiskArgsDict(TypedDict):
     """
     VmDisk.
-    """
-    size: pulumi.Input[Union[_builtins.float, _builtins.str]]
-    """
-    Disk size. `disks[0]` is the boot disk from the template (grown to this size); the rest are data disks.
     """
     keep_on_remove: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
     """
@@ -192,49 +343,50 @@ class VmDiskArgsDict(TypedDict):
     """
     The VDI's name_label; default `<VM name> <disk key>`.
     """
+    size: NotRequired[pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]]]
+    """
+    Disk size. `disks[0]` is the boot disk from the source (grown to this size); the rest are data disks. Optional with `vdi` (the existing disk's size is taken as it is, or grown to this).
+    """
     sr: NotRequired[pulumi.Input[Optional[_builtins.str]]]
     """
     SR name_label or UUID; default: the pool's default SR. Changing it moves the disk: live (VDI.pool_migrate) on a running VM, by copy and swap on a halted one (the old VDI is destroyed only once the copy is attached).
+    """
+    vdi: NotRequired[pulumi.Input[Optional[_builtins.str]]]
+    """
+    UUID of an existing VDI to attach instead of creating a disk (a data disk made elsewhere, a `xen.Image`). It is used as it is: never renamed, moved or destroyed; removing the entry or destroying the VM detaches it.
     """
 
 @pulumi.input_type
 class VmDiskArgs:
     def __init__(__self__, *,
-                 size: pulumi.Input[Union[_builtins.float, _builtins.str]],
                  keep_on_remove: pulumi.Input[Optional[_builtins.bool]] = None,
                  name: pulumi.Input[Optional[_builtins.str]] = None,
                  name_label: pulumi.Input[Optional[_builtins.str]] = None,
-                 sr: pulumi.Input[Optional[_builtins.str]] = None):
+                 size: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]] = None,
+                 sr: pulumi.Input[Optional[_builtins.str]] = None,
+                 vdi: pulumi.Input[Optional[_builtins.str]] = None):
         """
         VmDisk.
 
-        :param pulumi.Input[Union[_builtins.float, _builtins.str]] size: Disk size. `disks[0]` is the boot disk from the template (grown to this size); the rest are data disks.
         :param pulumi.Input[_builtins.bool] keep_on_remove: When this entry is removed from `disks`, detach the disk and keep its VDI instead of destroying it.
         :param pulumi.Input[_builtins.str] name: The disk's stable key (letters, digits, `.`, `_`, `-`), written on its VDI. Entries are matched by it, never by position: removing or reordering entries leaves the other disks as they are. `disks[0]` is always the boot disk. A data disk without a name is known only by its position, so removing one is refused until they have names.
         :param pulumi.Input[_builtins.str] name_label: The VDI's name_label; default `<VM name> <disk key>`.
+        :param pulumi.Input[Union[_builtins.float, _builtins.str]] size: Disk size. `disks[0]` is the boot disk from the source (grown to this size); the rest are data disks. Optional with `vdi` (the existing disk's size is taken as it is, or grown to this).
         :param pulumi.Input[_builtins.str] sr: SR name_label or UUID; default: the pool's default SR. Changing it moves the disk: live (VDI.pool_migrate) on a running VM, by copy and swap on a halted one (the old VDI is destroyed only once the copy is attached).
+        :param pulumi.Input[_builtins.str] vdi: UUID of an existing VDI to attach instead of creating a disk (a data disk made elsewhere, a `xen.Image`). It is used as it is: never renamed, moved or destroyed; removing the entry or destroying the VM detaches it.
         """
-        pulumi.set(__self__, "size", size)
         if keep_on_remove is not None:
             pulumi.set(__self__, "keep_on_remove", keep_on_remove)
         if name is not None:
             pulumi.set(__self__, "name", name)
         if name_label is not None:
             pulumi.set(__self__, "name_label", name_label)
+        if size is not None:
+            pulumi.set(__self__, "size", size)
         if sr is not None:
             pulumi.set(__self__, "sr", sr)
-
-    @_builtins.property
-    @pulumi.getter
-    def size(self) -> pulumi.Input[Union[_builtins.float, _builtins.str]]:
-        """
-        Disk size. `disks[0]` is the boot disk from the template (grown to this size); the rest are data disks.
-        """
-        return pulumi.get(self, "size")
-
-    @size.setter
-    def size(self, value: pulumi.Input[Union[_builtins.float, _builtins.str]]):
-        pulumi.set(self, "size", value)
+        if vdi is not None:
+            pulumi.set(__self__, "vdi", vdi)
 
     @_builtins.property
     @pulumi.getter(name="keepOnRemove")
@@ -274,6 +426,18 @@ class VmDiskArgs:
 
     @_builtins.property
     @pulumi.getter
+    def size(self) -> pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]]:
+        """
+        Disk size. `disks[0]` is the boot disk from the source (grown to this size); the rest are data disks. Optional with `vdi` (the existing disk's size is taken as it is, or grown to this).
+        """
+        return pulumi.get(self, "size")
+
+    @size.setter
+    def size(self, value: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]]):
+        pulumi.set(self, "size", value)
+
+    @_builtins.property
+    @pulumi.getter
     def sr(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
         SR name_label or UUID; default: the pool's default SR. Changing it moves the disk: live (VDI.pool_migrate) on a running VM, by copy and swap on a halted one (the old VDI is destroyed only once the copy is attached).
@@ -283,6 +447,18 @@ class VmDiskArgs:
     @sr.setter
     def sr(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "sr", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def vdi(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        UUID of an existing VDI to attach instead of creating a disk (a data disk made elsewhere, a `xen.Image`). It is used as it is: never renamed, moved or destroyed; removing the entry or destroying the VM detaches it.
+        """
+        return pulumi.get(self, "vdi")
+
+    @vdi.setter
+    def vdi(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "vdi", value)
 
 
 class VmNetworkArgsDict(TypedDict):

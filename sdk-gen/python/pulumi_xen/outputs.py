@@ -17,6 +17,8 @@ from . import _utilities
 __all__ = [
     'PoolHa',
     'Timeouts',
+    'VmCdrom',
+    'VmCloudInit',
     'VmDisk',
     'VmNetwork',
 ]
@@ -136,6 +138,143 @@ class Timeouts(dict):
 
 
 @pulumi.output_type
+class VmCdrom(dict):
+    """
+    The VM's CD drive.
+    """
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "ejectAfterInstall":
+            suggest = "eject_after_install"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in VmCdrom. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        VmCdrom.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        VmCdrom.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 eject_after_install: Optional[_builtins.bool] = None,
+                 iso: Optional[_builtins.str] = None):
+        """
+        The VM's CD drive.
+
+        :param _builtins.bool eject_after_install: Install from this ISO when the VM is created: the VM boots the installer (give `bootOrder: "dc"`), which powers the VM off when it is done; the ISO is then ejected and the VM started from its disk. The empty drive after that is what the program asked for, not drift.
+        :param _builtins.str iso: An ISO of an ISO library SR (name_label such as `debian-12.7.0-amd64-netinst.iso`, or UUID); `""` ejects.
+        """
+        if eject_after_install is None:
+            eject_after_install = False
+        if eject_after_install is not None:
+            pulumi.set(__self__, "eject_after_install", eject_after_install)
+        if iso is None:
+            iso = ''
+        if iso is not None:
+            pulumi.set(__self__, "iso", iso)
+
+    @_builtins.property
+    @pulumi.getter(name="ejectAfterInstall")
+    def eject_after_install(self) -> Optional[_builtins.bool]:
+        """
+        Install from this ISO when the VM is created: the VM boots the installer (give `bootOrder: "dc"`), which powers the VM off when it is done; the ISO is then ejected and the VM started from its disk. The empty drive after that is what the program asked for, not drift.
+        """
+        return pulumi.get(self, "eject_after_install")
+
+    @_builtins.property
+    @pulumi.getter
+    def iso(self) -> Optional[_builtins.str]:
+        """
+        An ISO of an ISO library SR (name_label such as `debian-12.7.0-amd64-netinst.iso`, or UUID); `""` ejects.
+        """
+        return pulumi.get(self, "iso")
+
+
+@pulumi.output_type
+class VmCloudInit(dict):
+    """
+    A cloud-init NoCloud config drive (an ISO labelled `cidata`, attached as a CD), read by the guest at boot.
+    """
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "userData":
+            suggest = "user_data"
+        elif key == "metaData":
+            suggest = "meta_data"
+        elif key == "networkConfig":
+            suggest = "network_config"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in VmCloudInit. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        VmCloudInit.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        VmCloudInit.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 user_data: _builtins.str,
+                 meta_data: Optional[_builtins.str] = None,
+                 network_config: Optional[_builtins.str] = None,
+                 sr: Optional[_builtins.str] = None):
+        """
+        A cloud-init NoCloud config drive (an ISO labelled `cidata`, attached as a CD), read by the guest at boot.
+
+        :param _builtins.str user_data: The user-data: a `#cloud-config` document or a script.
+        :param _builtins.str meta_data: The meta-data; default `instance-id` derived from the config (so a changed config is a new instance to cloud-init, applied at the next boot) and `local-hostname` from the VM's name.
+        :param _builtins.str network_config: The network-config (cloud-init network config version 1 or 2), e.g. static addresses.
+        :param _builtins.str sr: SR for the config drive's VDI (name_label or UUID); default: the pool's default SR.
+        """
+        pulumi.set(__self__, "user_data", user_data)
+        if meta_data is not None:
+            pulumi.set(__self__, "meta_data", meta_data)
+        if network_config is not None:
+            pulumi.set(__self__, "network_config", network_config)
+        if sr is not None:
+            pulumi.set(__self__, "sr", sr)
+
+    @_builtins.property
+    @pulumi.getter(name="userData")
+    def user_data(self) -> _builtins.str:
+        """
+        The user-data: a `#cloud-config` document or a script.
+        """
+        return pulumi.get(self, "user_data")
+
+    @_builtins.property
+    @pulumi.getter(name="metaData")
+    def meta_data(self) -> Optional[_builtins.str]:
+        """
+        The meta-data; default `instance-id` derived from the config (so a changed config is a new instance to cloud-init, applied at the next boot) and `local-hostname` from the VM's name.
+        """
+        return pulumi.get(self, "meta_data")
+
+    @_builtins.property
+    @pulumi.getter(name="networkConfig")
+    def network_config(self) -> Optional[_builtins.str]:
+        """
+        The network-config (cloud-init network config version 1 or 2), e.g. static addresses.
+        """
+        return pulumi.get(self, "network_config")
+
+    @_builtins.property
+    @pulumi.getter
+    def sr(self) -> Optional[_builtins.str]:
+        """
+        SR for the config drive's VDI (name_label or UUID); default: the pool's default SR.
+        """
+        return pulumi.get(self, "sr")
+
+
+@pulumi.output_type
 class VmDisk(dict):
     """
     VmDisk.
@@ -160,37 +299,34 @@ class VmDisk(dict):
         return super().get(key, default)
 
     def __init__(__self__, *,
-                 size: Any,
                  keep_on_remove: Optional[_builtins.bool] = None,
                  name: Optional[_builtins.str] = None,
                  name_label: Optional[_builtins.str] = None,
-                 sr: Optional[_builtins.str] = None):
+                 size: Optional[Any] = None,
+                 sr: Optional[_builtins.str] = None,
+                 vdi: Optional[_builtins.str] = None):
         """
         VmDisk.
 
-        :param Union[_builtins.float, _builtins.str] size: Disk size. `disks[0]` is the boot disk from the template (grown to this size); the rest are data disks.
         :param _builtins.bool keep_on_remove: When this entry is removed from `disks`, detach the disk and keep its VDI instead of destroying it.
         :param _builtins.str name: The disk's stable key (letters, digits, `.`, `_`, `-`), written on its VDI. Entries are matched by it, never by position: removing or reordering entries leaves the other disks as they are. `disks[0]` is always the boot disk. A data disk without a name is known only by its position, so removing one is refused until they have names.
         :param _builtins.str name_label: The VDI's name_label; default `<VM name> <disk key>`.
+        :param Union[_builtins.float, _builtins.str] size: Disk size. `disks[0]` is the boot disk from the source (grown to this size); the rest are data disks. Optional with `vdi` (the existing disk's size is taken as it is, or grown to this).
         :param _builtins.str sr: SR name_label or UUID; default: the pool's default SR. Changing it moves the disk: live (VDI.pool_migrate) on a running VM, by copy and swap on a halted one (the old VDI is destroyed only once the copy is attached).
+        :param _builtins.str vdi: UUID of an existing VDI to attach instead of creating a disk (a data disk made elsewhere, a `xen.Image`). It is used as it is: never renamed, moved or destroyed; removing the entry or destroying the VM detaches it.
         """
-        pulumi.set(__self__, "size", size)
         if keep_on_remove is not None:
             pulumi.set(__self__, "keep_on_remove", keep_on_remove)
         if name is not None:
             pulumi.set(__self__, "name", name)
         if name_label is not None:
             pulumi.set(__self__, "name_label", name_label)
+        if size is not None:
+            pulumi.set(__self__, "size", size)
         if sr is not None:
             pulumi.set(__self__, "sr", sr)
-
-    @_builtins.property
-    @pulumi.getter
-    def size(self) -> Any:
-        """
-        Disk size. `disks[0]` is the boot disk from the template (grown to this size); the rest are data disks.
-        """
-        return pulumi.get(self, "size")
+        if vdi is not None:
+            pulumi.set(__self__, "vdi", vdi)
 
     @_builtins.property
     @pulumi.getter(name="keepOnRemove")
@@ -218,11 +354,27 @@ class VmDisk(dict):
 
     @_builtins.property
     @pulumi.getter
+    def size(self) -> Optional[Any]:
+        """
+        Disk size. `disks[0]` is the boot disk from the source (grown to this size); the rest are data disks. Optional with `vdi` (the existing disk's size is taken as it is, or grown to this).
+        """
+        return pulumi.get(self, "size")
+
+    @_builtins.property
+    @pulumi.getter
     def sr(self) -> Optional[_builtins.str]:
         """
         SR name_label or UUID; default: the pool's default SR. Changing it moves the disk: live (VDI.pool_migrate) on a running VM, by copy and swap on a halted one (the old VDI is destroyed only once the copy is attached).
         """
         return pulumi.get(self, "sr")
+
+    @_builtins.property
+    @pulumi.getter
+    def vdi(self) -> Optional[_builtins.str]:
+        """
+        UUID of an existing VDI to attach instead of creating a disk (a data disk made elsewhere, a `xen.Image`). It is used as it is: never renamed, moved or destroyed; removing the entry or destroying the VM detaches it.
+        """
+        return pulumi.get(self, "vdi")
 
 
 @pulumi.output_type

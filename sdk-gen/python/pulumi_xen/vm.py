@@ -23,51 +23,68 @@ class VmArgs:
     def __init__(__self__, *,
                  memory: pulumi.Input[Union[_builtins.float, _builtins.str]],
                  name_label: pulumi.Input[_builtins.str],
-                 template: pulumi.Input[_builtins.str],
                  vcpus: pulumi.Input[_builtins.int],
                  adopt: pulumi.Input[Optional[_builtins.str]] = None,
                  affinity_host: pulumi.Input[Optional[_builtins.str]] = None,
                  allow_restart: pulumi.Input[Optional[_builtins.bool]] = None,
+                 boot_order: pulumi.Input[Optional[_builtins.str]] = None,
+                 cdrom: pulumi.Input[Optional['VmCdromArgs']] = None,
+                 clone_mode: pulumi.Input[Optional[_builtins.str]] = None,
+                 cloud_init: pulumi.Input[Optional['VmCloudInitArgs']] = None,
+                 cloud_init_change_policy: pulumi.Input[Optional[_builtins.str]] = None,
                  description: pulumi.Input[Optional[_builtins.str]] = None,
                  disks: pulumi.Input[Optional[Sequence[pulumi.Input['VmDiskArgs']]]] = None,
+                 firmware: pulumi.Input[Optional[_builtins.str]] = None,
                  ha_restart_priority: pulumi.Input[Optional[_builtins.str]] = None,
                  max_memory: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]] = None,
                  max_vcpus: pulumi.Input[Optional[_builtins.int]] = None,
                  networks: pulumi.Input[Optional[Sequence[pulumi.Input['VmNetworkArgs']]]] = None,
                  other_config: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  power_state: pulumi.Input[Optional[_builtins.str]] = None,
+                 secure_boot: pulumi.Input[Optional[_builtins.bool]] = None,
                  shutdown_timeout: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]] = None,
+                 source: pulumi.Input[Optional[_builtins.str]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 template: pulumi.Input[Optional[_builtins.str]] = None,
                  timeouts: pulumi.Input[Optional['TimeoutsArgs']] = None,
                  url: pulumi.Input[Optional[_builtins.str]] = None,
+                 vtpm: pulumi.Input[Optional[_builtins.bool]] = None,
                  wait_for_ip: pulumi.Input[Optional[_builtins.bool]] = None):
         """
         The set of arguments for constructing a Vm resource.
 
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] memory: Memory (dynamic range); changed live up to `maxMemory`.
         :param pulumi.Input[_builtins.str] name_label: Default: the resource name.
-        :param pulumi.Input[_builtins.str] template: Template name_label or UUID. Changing it replaces the VM.
         :param pulumi.Input[_builtins.int] vcpus: vCPUs at start-up; changed live up to `maxVcpus`.
         :param pulumi.Input[_builtins.str] adopt: UUID of an existing VM to bring under management instead of creating one.
         :param pulumi.Input[_builtins.str] affinity_host: Preferred host (name_label or UUID). A change migrates a running VM live; HA or maintenance moves are not drift.
         :param pulumi.Input[_builtins.bool] allow_restart: Allow one orchestrated restart (clean shutdown, change, start on the same host) when a change needs it.
+        :param pulumi.Input[_builtins.str] boot_order: Boot order (HVM_boot_params order): `c` disk, `d` CD, `n` network, e.g. `"dc"`; read at the next boot.
+        :param pulumi.Input['VmCdromArgs'] cdrom: The CD drive: an ISO to insert (live), optionally installed from and ejected after the install.
+        :param pulumi.Input[_builtins.str] clone_mode: `fast` (default): VM.clone, disks are copy-on-write children of the source's, on its SRs. `full`: VM.copy, independent disks on the SR `disks[0].sr` names (else the source's). Used at creation only. One of: "fast", "full".
+        :param pulumi.Input['VmCloudInitArgs'] cloud_init: A cloud-init config drive built by the provider (NoCloud, label `cidata`); see `cloudInitChangePolicy`.
+        :param pulumi.Input[_builtins.str] cloud_init_change_policy: What a change of `cloudInit` does to an existing VM, said in preview (the guest reads the drive at boot only): `restart` (default) writes a new drive and restarts the VM (with allowRestart; else the change is refused and says so), keeping its disks; `replace` makes a new VM from the source; `ignore` records the change and leaves the VM and its drive alone. One of: "restart", "replace", "ignore".
         :param pulumi.Input[_builtins.str] description: The VM's name_description; default empty.
         :param pulumi.Input[Sequence[pulumi.Input['VmDiskArgs']]] disks: The VM's disks, known by `name` (never by position); `disks[0]` is the template's boot disk.
+        :param pulumi.Input[_builtins.str] firmware: `bios` or `uefi` (HVM_boot_params firmware); default: the source's. A guest's boot loader is installed for one firmware, so changing it replaces the VM. One of: "bios", "uefi".
         :param pulumi.Input[_builtins.str] ha_restart_priority: HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. One of: "restart", "best-effort", "".
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] max_memory: Static memory maximum; default `memory`. Changing it on a running VM needs a restart (allowRestart).
         :param pulumi.Input[_builtins.int] max_vcpus: VCPUs_max; default `vcpus`. Changing it on a running VM needs a restart (allowRestart).
         :param pulumi.Input[Sequence[pulumi.Input['VmNetworkArgs']]] networks: The VM's NICs, known by `name` (default: their network).
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] other_config: other_config keys the program manages; keys it does not name are left alone and are not drift.
         :param pulumi.Input[_builtins.str] power_state: Desired power state; default `Running`. One of: "Halted", "Paused", "Running", "Suspended".
+        :param pulumi.Input[_builtins.bool] secure_boot: UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on a running VM needs a restart (allowRestart).
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] shutdown_timeout: How long a clean shutdown may take before it is followed by a hard one (said in the output, never silently); default 3 minutes.
+        :param pulumi.Input[_builtins.str] source: What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] tags: XenAPI tags (a set: their order is not a change).
+        :param pulumi.Input[_builtins.str] template: Template name_label or UUID (the same as `source` naming a template). Changing what it names replaces the VM.
         :param pulumi.Input['TimeoutsArgs'] timeouts: Deadlines per phase, each bounding the whole phase across every call and wait (the engine's customTimeouts do not reach dynamic providers); a task still running at the deadline is cancelled. Default 30 min create and update, 15 min delete.
         :param pulumi.Input[_builtins.str] url: Another pool's master URL; default: xen:url / XEN_URL.
+        :param pulumi.Input[_builtins.bool] vtpm: A virtual TPM (VTPM.create), e.g. for Windows 11 or BitLocker; needs `firmware: "uefi"`. Adding or removing one on a running VM needs a restart (allowRestart); removing it destroys what it sealed.
         :param pulumi.Input[_builtins.bool] wait_for_ip: Wait until the guest agent reports an IP address (bounded by `timeouts.create`/`update`).
         """
         pulumi.set(__self__, "memory", memory)
         pulumi.set(__self__, "name_label", name_label)
-        pulumi.set(__self__, "template", template)
         pulumi.set(__self__, "vcpus", vcpus)
         if adopt is not None:
             pulumi.set(__self__, "adopt", adopt)
@@ -77,12 +94,28 @@ class VmArgs:
             allow_restart = False
         if allow_restart is not None:
             pulumi.set(__self__, "allow_restart", allow_restart)
+        if boot_order is not None:
+            pulumi.set(__self__, "boot_order", boot_order)
+        if cdrom is not None:
+            pulumi.set(__self__, "cdrom", cdrom)
+        if clone_mode is None:
+            clone_mode = 'fast'
+        if clone_mode is not None:
+            pulumi.set(__self__, "clone_mode", clone_mode)
+        if cloud_init is not None:
+            pulumi.set(__self__, "cloud_init", cloud_init)
+        if cloud_init_change_policy is None:
+            cloud_init_change_policy = 'restart'
+        if cloud_init_change_policy is not None:
+            pulumi.set(__self__, "cloud_init_change_policy", cloud_init_change_policy)
         if description is None:
             description = ''
         if description is not None:
             pulumi.set(__self__, "description", description)
         if disks is not None:
             pulumi.set(__self__, "disks", disks)
+        if firmware is not None:
+            pulumi.set(__self__, "firmware", firmware)
         if ha_restart_priority is None:
             ha_restart_priority = ''
         if ha_restart_priority is not None:
@@ -99,14 +132,22 @@ class VmArgs:
             power_state = 'Running'
         if power_state is not None:
             pulumi.set(__self__, "power_state", power_state)
+        if secure_boot is not None:
+            pulumi.set(__self__, "secure_boot", secure_boot)
         if shutdown_timeout is not None:
             pulumi.set(__self__, "shutdown_timeout", shutdown_timeout)
+        if source is not None:
+            pulumi.set(__self__, "source", source)
         if tags is not None:
             pulumi.set(__self__, "tags", tags)
+        if template is not None:
+            pulumi.set(__self__, "template", template)
         if timeouts is not None:
             pulumi.set(__self__, "timeouts", timeouts)
         if url is not None:
             pulumi.set(__self__, "url", url)
+        if vtpm is not None:
+            pulumi.set(__self__, "vtpm", vtpm)
         if wait_for_ip is None:
             wait_for_ip = False
         if wait_for_ip is not None:
@@ -135,18 +176,6 @@ class VmArgs:
     @name_label.setter
     def name_label(self, value: pulumi.Input[_builtins.str]):
         pulumi.set(self, "name_label", value)
-
-    @_builtins.property
-    @pulumi.getter
-    def template(self) -> pulumi.Input[_builtins.str]:
-        """
-        Template name_label or UUID. Changing it replaces the VM.
-        """
-        return pulumi.get(self, "template")
-
-    @template.setter
-    def template(self, value: pulumi.Input[_builtins.str]):
-        pulumi.set(self, "template", value)
 
     @_builtins.property
     @pulumi.getter
@@ -197,6 +226,66 @@ class VmArgs:
         pulumi.set(self, "allow_restart", value)
 
     @_builtins.property
+    @pulumi.getter(name="bootOrder")
+    def boot_order(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        Boot order (HVM_boot_params order): `c` disk, `d` CD, `n` network, e.g. `"dc"`; read at the next boot.
+        """
+        return pulumi.get(self, "boot_order")
+
+    @boot_order.setter
+    def boot_order(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "boot_order", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def cdrom(self) -> pulumi.Input[Optional['VmCdromArgs']]:
+        """
+        The CD drive: an ISO to insert (live), optionally installed from and ejected after the install.
+        """
+        return pulumi.get(self, "cdrom")
+
+    @cdrom.setter
+    def cdrom(self, value: pulumi.Input[Optional['VmCdromArgs']]):
+        pulumi.set(self, "cdrom", value)
+
+    @_builtins.property
+    @pulumi.getter(name="cloneMode")
+    def clone_mode(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        `fast` (default): VM.clone, disks are copy-on-write children of the source's, on its SRs. `full`: VM.copy, independent disks on the SR `disks[0].sr` names (else the source's). Used at creation only. One of: "fast", "full".
+        """
+        return pulumi.get(self, "clone_mode")
+
+    @clone_mode.setter
+    def clone_mode(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "clone_mode", value)
+
+    @_builtins.property
+    @pulumi.getter(name="cloudInit")
+    def cloud_init(self) -> pulumi.Input[Optional['VmCloudInitArgs']]:
+        """
+        A cloud-init config drive built by the provider (NoCloud, label `cidata`); see `cloudInitChangePolicy`.
+        """
+        return pulumi.get(self, "cloud_init")
+
+    @cloud_init.setter
+    def cloud_init(self, value: pulumi.Input[Optional['VmCloudInitArgs']]):
+        pulumi.set(self, "cloud_init", value)
+
+    @_builtins.property
+    @pulumi.getter(name="cloudInitChangePolicy")
+    def cloud_init_change_policy(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        What a change of `cloudInit` does to an existing VM, said in preview (the guest reads the drive at boot only): `restart` (default) writes a new drive and restarts the VM (with allowRestart; else the change is refused and says so), keeping its disks; `replace` makes a new VM from the source; `ignore` records the change and leaves the VM and its drive alone. One of: "restart", "replace", "ignore".
+        """
+        return pulumi.get(self, "cloud_init_change_policy")
+
+    @cloud_init_change_policy.setter
+    def cloud_init_change_policy(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "cloud_init_change_policy", value)
+
+    @_builtins.property
     @pulumi.getter
     def description(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
@@ -219,6 +308,18 @@ class VmArgs:
     @disks.setter
     def disks(self, value: pulumi.Input[Optional[Sequence[pulumi.Input['VmDiskArgs']]]]):
         pulumi.set(self, "disks", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def firmware(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        `bios` or `uefi` (HVM_boot_params firmware); default: the source's. A guest's boot loader is installed for one firmware, so changing it replaces the VM. One of: "bios", "uefi".
+        """
+        return pulumi.get(self, "firmware")
+
+    @firmware.setter
+    def firmware(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "firmware", value)
 
     @_builtins.property
     @pulumi.getter(name="haRestartPriority")
@@ -293,6 +394,18 @@ class VmArgs:
         pulumi.set(self, "power_state", value)
 
     @_builtins.property
+    @pulumi.getter(name="secureBoot")
+    def secure_boot(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on a running VM needs a restart (allowRestart).
+        """
+        return pulumi.get(self, "secure_boot")
+
+    @secure_boot.setter
+    def secure_boot(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "secure_boot", value)
+
+    @_builtins.property
     @pulumi.getter(name="shutdownTimeout")
     def shutdown_timeout(self) -> pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]]:
         """
@@ -306,6 +419,18 @@ class VmArgs:
 
     @_builtins.property
     @pulumi.getter
+    def source(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.
+        """
+        return pulumi.get(self, "source")
+
+    @source.setter
+    def source(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "source", value)
+
+    @_builtins.property
+    @pulumi.getter
     def tags(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
         """
         XenAPI tags (a set: their order is not a change).
@@ -315,6 +440,18 @@ class VmArgs:
     @tags.setter
     def tags(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
         pulumi.set(self, "tags", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def template(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        Template name_label or UUID (the same as `source` naming a template). Changing what it names replaces the VM.
+        """
+        return pulumi.get(self, "template")
+
+    @template.setter
+    def template(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "template", value)
 
     @_builtins.property
     @pulumi.getter
@@ -341,6 +478,18 @@ class VmArgs:
         pulumi.set(self, "url", value)
 
     @_builtins.property
+    @pulumi.getter
+    def vtpm(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        A virtual TPM (VTPM.create), e.g. for Windows 11 or BitLocker; needs `firmware: "uefi"`. Adding or removing one on a running VM needs a restart (allowRestart); removing it destroys what it sealed.
+        """
+        return pulumi.get(self, "vtpm")
+
+    @vtpm.setter
+    def vtpm(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "vtpm", value)
+
+    @_builtins.property
     @pulumi.getter(name="waitForIp")
     def wait_for_ip(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
@@ -362,8 +511,14 @@ class Vm(pulumi.CustomResource):
                  adopt: pulumi.Input[Optional[_builtins.str]] = None,
                  affinity_host: pulumi.Input[Optional[_builtins.str]] = None,
                  allow_restart: pulumi.Input[Optional[_builtins.bool]] = None,
+                 boot_order: pulumi.Input[Optional[_builtins.str]] = None,
+                 cdrom: pulumi.Input[Optional[Union['VmCdromArgs', 'VmCdromArgsDict']]] = None,
+                 clone_mode: pulumi.Input[Optional[_builtins.str]] = None,
+                 cloud_init: pulumi.Input[Optional[Union['VmCloudInitArgs', 'VmCloudInitArgsDict']]] = None,
+                 cloud_init_change_policy: pulumi.Input[Optional[_builtins.str]] = None,
                  description: pulumi.Input[Optional[_builtins.str]] = None,
                  disks: pulumi.Input[Optional[Sequence[pulumi.Input[Union['VmDiskArgs', 'VmDiskArgsDict']]]]] = None,
+                 firmware: pulumi.Input[Optional[_builtins.str]] = None,
                  ha_restart_priority: pulumi.Input[Optional[_builtins.str]] = None,
                  max_memory: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]] = None,
                  max_vcpus: pulumi.Input[Optional[_builtins.int]] = None,
@@ -372,12 +527,15 @@ class Vm(pulumi.CustomResource):
                  networks: pulumi.Input[Optional[Sequence[pulumi.Input[Union['VmNetworkArgs', 'VmNetworkArgsDict']]]]] = None,
                  other_config: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  power_state: pulumi.Input[Optional[_builtins.str]] = None,
+                 secure_boot: pulumi.Input[Optional[_builtins.bool]] = None,
                  shutdown_timeout: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]] = None,
+                 source: pulumi.Input[Optional[_builtins.str]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  template: pulumi.Input[Optional[_builtins.str]] = None,
                  timeouts: pulumi.Input[Optional[Union['TimeoutsArgs', 'TimeoutsArgsDict']]] = None,
                  url: pulumi.Input[Optional[_builtins.str]] = None,
                  vcpus: pulumi.Input[Optional[_builtins.int]] = None,
+                 vtpm: pulumi.Input[Optional[_builtins.bool]] = None,
                  wait_for_ip: pulumi.Input[Optional[_builtins.bool]] = None,
                  __props__=None):
         """
@@ -388,8 +546,14 @@ class Vm(pulumi.CustomResource):
         :param pulumi.Input[_builtins.str] adopt: UUID of an existing VM to bring under management instead of creating one.
         :param pulumi.Input[_builtins.str] affinity_host: Preferred host (name_label or UUID). A change migrates a running VM live; HA or maintenance moves are not drift.
         :param pulumi.Input[_builtins.bool] allow_restart: Allow one orchestrated restart (clean shutdown, change, start on the same host) when a change needs it.
+        :param pulumi.Input[_builtins.str] boot_order: Boot order (HVM_boot_params order): `c` disk, `d` CD, `n` network, e.g. `"dc"`; read at the next boot.
+        :param pulumi.Input[Union['VmCdromArgs', 'VmCdromArgsDict']] cdrom: The CD drive: an ISO to insert (live), optionally installed from and ejected after the install.
+        :param pulumi.Input[_builtins.str] clone_mode: `fast` (default): VM.clone, disks are copy-on-write children of the source's, on its SRs. `full`: VM.copy, independent disks on the SR `disks[0].sr` names (else the source's). Used at creation only. One of: "fast", "full".
+        :param pulumi.Input[Union['VmCloudInitArgs', 'VmCloudInitArgsDict']] cloud_init: A cloud-init config drive built by the provider (NoCloud, label `cidata`); see `cloudInitChangePolicy`.
+        :param pulumi.Input[_builtins.str] cloud_init_change_policy: What a change of `cloudInit` does to an existing VM, said in preview (the guest reads the drive at boot only): `restart` (default) writes a new drive and restarts the VM (with allowRestart; else the change is refused and says so), keeping its disks; `replace` makes a new VM from the source; `ignore` records the change and leaves the VM and its drive alone. One of: "restart", "replace", "ignore".
         :param pulumi.Input[_builtins.str] description: The VM's name_description; default empty.
         :param pulumi.Input[Sequence[pulumi.Input[Union['VmDiskArgs', 'VmDiskArgsDict']]]] disks: The VM's disks, known by `name` (never by position); `disks[0]` is the template's boot disk.
+        :param pulumi.Input[_builtins.str] firmware: `bios` or `uefi` (HVM_boot_params firmware); default: the source's. A guest's boot loader is installed for one firmware, so changing it replaces the VM. One of: "bios", "uefi".
         :param pulumi.Input[_builtins.str] ha_restart_priority: HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. One of: "restart", "best-effort", "".
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] max_memory: Static memory maximum; default `memory`. Changing it on a running VM needs a restart (allowRestart).
         :param pulumi.Input[_builtins.int] max_vcpus: VCPUs_max; default `vcpus`. Changing it on a running VM needs a restart (allowRestart).
@@ -398,12 +562,15 @@ class Vm(pulumi.CustomResource):
         :param pulumi.Input[Sequence[pulumi.Input[Union['VmNetworkArgs', 'VmNetworkArgsDict']]]] networks: The VM's NICs, known by `name` (default: their network).
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] other_config: other_config keys the program manages; keys it does not name are left alone and are not drift.
         :param pulumi.Input[_builtins.str] power_state: Desired power state; default `Running`. One of: "Halted", "Paused", "Running", "Suspended".
+        :param pulumi.Input[_builtins.bool] secure_boot: UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on a running VM needs a restart (allowRestart).
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] shutdown_timeout: How long a clean shutdown may take before it is followed by a hard one (said in the output, never silently); default 3 minutes.
+        :param pulumi.Input[_builtins.str] source: What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] tags: XenAPI tags (a set: their order is not a change).
-        :param pulumi.Input[_builtins.str] template: Template name_label or UUID. Changing it replaces the VM.
+        :param pulumi.Input[_builtins.str] template: Template name_label or UUID (the same as `source` naming a template). Changing what it names replaces the VM.
         :param pulumi.Input[Union['TimeoutsArgs', 'TimeoutsArgsDict']] timeouts: Deadlines per phase, each bounding the whole phase across every call and wait (the engine's customTimeouts do not reach dynamic providers); a task still running at the deadline is cancelled. Default 30 min create and update, 15 min delete.
         :param pulumi.Input[_builtins.str] url: Another pool's master URL; default: xen:url / XEN_URL.
         :param pulumi.Input[_builtins.int] vcpus: vCPUs at start-up; changed live up to `maxVcpus`.
+        :param pulumi.Input[_builtins.bool] vtpm: A virtual TPM (VTPM.create), e.g. for Windows 11 or BitLocker; needs `firmware: "uefi"`. Adding or removing one on a running VM needs a restart (allowRestart); removing it destroys what it sealed.
         :param pulumi.Input[_builtins.bool] wait_for_ip: Wait until the guest agent reports an IP address (bounded by `timeouts.create`/`update`).
         """
         ...
@@ -433,8 +600,14 @@ class Vm(pulumi.CustomResource):
                  adopt: pulumi.Input[Optional[_builtins.str]] = None,
                  affinity_host: pulumi.Input[Optional[_builtins.str]] = None,
                  allow_restart: pulumi.Input[Optional[_builtins.bool]] = None,
+                 boot_order: pulumi.Input[Optional[_builtins.str]] = None,
+                 cdrom: pulumi.Input[Optional[Union['VmCdromArgs', 'VmCdromArgsDict']]] = None,
+                 clone_mode: pulumi.Input[Optional[_builtins.str]] = None,
+                 cloud_init: pulumi.Input[Optional[Union['VmCloudInitArgs', 'VmCloudInitArgsDict']]] = None,
+                 cloud_init_change_policy: pulumi.Input[Optional[_builtins.str]] = None,
                  description: pulumi.Input[Optional[_builtins.str]] = None,
                  disks: pulumi.Input[Optional[Sequence[pulumi.Input[Union['VmDiskArgs', 'VmDiskArgsDict']]]]] = None,
+                 firmware: pulumi.Input[Optional[_builtins.str]] = None,
                  ha_restart_priority: pulumi.Input[Optional[_builtins.str]] = None,
                  max_memory: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]] = None,
                  max_vcpus: pulumi.Input[Optional[_builtins.int]] = None,
@@ -443,12 +616,15 @@ class Vm(pulumi.CustomResource):
                  networks: pulumi.Input[Optional[Sequence[pulumi.Input[Union['VmNetworkArgs', 'VmNetworkArgsDict']]]]] = None,
                  other_config: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  power_state: pulumi.Input[Optional[_builtins.str]] = None,
+                 secure_boot: pulumi.Input[Optional[_builtins.bool]] = None,
                  shutdown_timeout: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]] = None,
+                 source: pulumi.Input[Optional[_builtins.str]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  template: pulumi.Input[Optional[_builtins.str]] = None,
                  timeouts: pulumi.Input[Optional[Union['TimeoutsArgs', 'TimeoutsArgsDict']]] = None,
                  url: pulumi.Input[Optional[_builtins.str]] = None,
                  vcpus: pulumi.Input[Optional[_builtins.int]] = None,
+                 vtpm: pulumi.Input[Optional[_builtins.bool]] = None,
                  wait_for_ip: pulumi.Input[Optional[_builtins.bool]] = None,
                  __props__=None):
         opts = pulumi.ResourceOptions.merge(_utilities.get_resource_opts_defaults(), opts)
@@ -464,10 +640,20 @@ class Vm(pulumi.CustomResource):
             if allow_restart is None:
                 allow_restart = False
             __props__.__dict__["allow_restart"] = allow_restart
+            __props__.__dict__["boot_order"] = boot_order
+            __props__.__dict__["cdrom"] = cdrom
+            if clone_mode is None:
+                clone_mode = 'fast'
+            __props__.__dict__["clone_mode"] = clone_mode
+            __props__.__dict__["cloud_init"] = cloud_init
+            if cloud_init_change_policy is None:
+                cloud_init_change_policy = 'restart'
+            __props__.__dict__["cloud_init_change_policy"] = cloud_init_change_policy
             if description is None:
                 description = ''
             __props__.__dict__["description"] = description
             __props__.__dict__["disks"] = disks
+            __props__.__dict__["firmware"] = firmware
             if ha_restart_priority is None:
                 ha_restart_priority = ''
             __props__.__dict__["ha_restart_priority"] = ha_restart_priority
@@ -484,23 +670,26 @@ class Vm(pulumi.CustomResource):
             if power_state is None:
                 power_state = 'Running'
             __props__.__dict__["power_state"] = power_state
+            __props__.__dict__["secure_boot"] = secure_boot
             __props__.__dict__["shutdown_timeout"] = shutdown_timeout
+            __props__.__dict__["source"] = source
             __props__.__dict__["tags"] = tags
-            if template is None and not opts.urn:
-                raise TypeError("Missing required property 'template'")
             __props__.__dict__["template"] = template
             __props__.__dict__["timeouts"] = timeouts
             __props__.__dict__["url"] = url
             if vcpus is None and not opts.urn:
                 raise TypeError("Missing required property 'vcpus'")
             __props__.__dict__["vcpus"] = vcpus
+            __props__.__dict__["vtpm"] = vtpm
             if wait_for_ip is None:
                 wait_for_ip = False
             __props__.__dict__["wait_for_ip"] = wait_for_ip
             __props__.__dict__["actual_memory"] = None
             __props__.__dict__["actual_vcpus"] = None
+            __props__.__dict__["cloud_init_digest"] = None
             __props__.__dict__["disk_uuids"] = None
             __props__.__dict__["domain_type"] = None
+            __props__.__dict__["has_cd_drive"] = None
             __props__.__dict__["imported"] = None
             __props__.__dict__["ip_addresses"] = None
             __props__.__dict__["memory_static_min"] = None
@@ -535,11 +724,19 @@ class Vm(pulumi.CustomResource):
         __props__.__dict__["adopt"] = None
         __props__.__dict__["affinity_host"] = None
         __props__.__dict__["allow_restart"] = None
+        __props__.__dict__["boot_order"] = None
+        __props__.__dict__["cdrom"] = None
+        __props__.__dict__["clone_mode"] = None
+        __props__.__dict__["cloud_init"] = None
+        __props__.__dict__["cloud_init_change_policy"] = None
+        __props__.__dict__["cloud_init_digest"] = None
         __props__.__dict__["description"] = None
         __props__.__dict__["disk_uuids"] = None
         __props__.__dict__["disks"] = None
         __props__.__dict__["domain_type"] = None
+        __props__.__dict__["firmware"] = None
         __props__.__dict__["ha_restart_priority"] = None
+        __props__.__dict__["has_cd_drive"] = None
         __props__.__dict__["imported"] = None
         __props__.__dict__["ip_addresses"] = None
         __props__.__dict__["max_memory"] = None
@@ -553,13 +750,16 @@ class Vm(pulumi.CustomResource):
         __props__.__dict__["power_state"] = None
         __props__.__dict__["pv_drivers"] = None
         __props__.__dict__["resident_on"] = None
+        __props__.__dict__["secure_boot"] = None
         __props__.__dict__["shutdown_timeout"] = None
+        __props__.__dict__["source"] = None
         __props__.__dict__["tags"] = None
         __props__.__dict__["template"] = None
         __props__.__dict__["timeouts"] = None
         __props__.__dict__["url"] = None
         __props__.__dict__["uuid"] = None
         __props__.__dict__["vcpus"] = None
+        __props__.__dict__["vtpm"] = None
         __props__.__dict__["wait_for_ip"] = None
         return Vm(resource_name, opts=opts, __props__=__props__)
 
@@ -604,6 +804,54 @@ class Vm(pulumi.CustomResource):
         return pulumi.get(self, "allow_restart")
 
     @_builtins.property
+    @pulumi.getter(name="bootOrder")
+    def boot_order(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        Boot order (HVM_boot_params order): `c` disk, `d` CD, `n` network, e.g. `"dc"`; read at the next boot.
+        """
+        return pulumi.get(self, "boot_order")
+
+    @_builtins.property
+    @pulumi.getter
+    def cdrom(self) -> pulumi.Output[Optional['outputs.VmCdrom']]:
+        """
+        The CD drive: an ISO to insert (live), optionally installed from and ejected after the install.
+        """
+        return pulumi.get(self, "cdrom")
+
+    @_builtins.property
+    @pulumi.getter(name="cloneMode")
+    def clone_mode(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        `fast` (default): VM.clone, disks are copy-on-write children of the source's, on its SRs. `full`: VM.copy, independent disks on the SR `disks[0].sr` names (else the source's). Used at creation only. One of: "fast", "full".
+        """
+        return pulumi.get(self, "clone_mode")
+
+    @_builtins.property
+    @pulumi.getter(name="cloudInit")
+    def cloud_init(self) -> pulumi.Output[Optional['outputs.VmCloudInit']]:
+        """
+        A cloud-init config drive built by the provider (NoCloud, label `cidata`); see `cloudInitChangePolicy`.
+        """
+        return pulumi.get(self, "cloud_init")
+
+    @_builtins.property
+    @pulumi.getter(name="cloudInitChangePolicy")
+    def cloud_init_change_policy(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        What a change of `cloudInit` does to an existing VM, said in preview (the guest reads the drive at boot only): `restart` (default) writes a new drive and restarts the VM (with allowRestart; else the change is refused and says so), keeping its disks; `replace` makes a new VM from the source; `ignore` records the change and leaves the VM and its drive alone. One of: "restart", "replace", "ignore".
+        """
+        return pulumi.get(self, "cloud_init_change_policy")
+
+    @_builtins.property
+    @pulumi.getter(name="cloudInitDigest")
+    def cloud_init_digest(self) -> pulumi.Output[_builtins.str]:
+        """
+        The digest of the cloud-init config on the VM's config drive (`""` without one): what the guest boots with.
+        """
+        return pulumi.get(self, "cloud_init_digest")
+
+    @_builtins.property
     @pulumi.getter
     def description(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
@@ -636,12 +884,28 @@ class Vm(pulumi.CustomResource):
         return pulumi.get(self, "domain_type")
 
     @_builtins.property
+    @pulumi.getter
+    def firmware(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        `bios` or `uefi` (HVM_boot_params firmware); default: the source's. A guest's boot loader is installed for one firmware, so changing it replaces the VM. One of: "bios", "uefi".
+        """
+        return pulumi.get(self, "firmware")
+
+    @_builtins.property
     @pulumi.getter(name="haRestartPriority")
     def ha_restart_priority(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
         HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. One of: "restart", "best-effort", "".
         """
         return pulumi.get(self, "ha_restart_priority")
+
+    @_builtins.property
+    @pulumi.getter(name="hasCdDrive")
+    def has_cd_drive(self) -> pulumi.Output[_builtins.bool]:
+        """
+        Whether the VM has a CD drive (the config drive aside).
+        """
+        return pulumi.get(self, "has_cd_drive")
 
     @_builtins.property
     @pulumi.getter
@@ -748,12 +1012,28 @@ class Vm(pulumi.CustomResource):
         return pulumi.get(self, "resident_on")
 
     @_builtins.property
+    @pulumi.getter(name="secureBoot")
+    def secure_boot(self) -> pulumi.Output[Optional[_builtins.bool]]:
+        """
+        UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on a running VM needs a restart (allowRestart).
+        """
+        return pulumi.get(self, "secure_boot")
+
+    @_builtins.property
     @pulumi.getter(name="shutdownTimeout")
     def shutdown_timeout(self) -> pulumi.Output[Optional[Any]]:
         """
         How long a clean shutdown may take before it is followed by a hard one (said in the output, never silently); default 3 minutes.
         """
         return pulumi.get(self, "shutdown_timeout")
+
+    @_builtins.property
+    @pulumi.getter
+    def source(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.
+        """
+        return pulumi.get(self, "source")
 
     @_builtins.property
     @pulumi.getter
@@ -767,7 +1047,7 @@ class Vm(pulumi.CustomResource):
     @pulumi.getter
     def template(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        Template name_label or UUID. Changing it replaces the VM.
+        Template name_label or UUID (the same as `source` naming a template). Changing what it names replaces the VM.
         """
         return pulumi.get(self, "template")
 
@@ -802,6 +1082,14 @@ class Vm(pulumi.CustomResource):
         vCPUs at start-up; changed live up to `maxVcpus`.
         """
         return pulumi.get(self, "vcpus")
+
+    @_builtins.property
+    @pulumi.getter
+    def vtpm(self) -> pulumi.Output[Optional[_builtins.bool]]:
+        """
+        A virtual TPM (VTPM.create), e.g. for Windows 11 or BitLocker; needs `firmware: "uefi"`. Adding or removing one on a running VM needs a restart (allowRestart); removing it destroys what it sealed.
+        """
+        return pulumi.get(self, "vtpm")
 
     @_builtins.property
     @pulumi.getter(name="waitForIp")

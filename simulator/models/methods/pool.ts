@@ -2,6 +2,7 @@ import { fail } from "../../errors";
 import { NULL_REF } from "../../ids";
 import { PlacementHost, chooseHost, planPlacements } from "../../rules/placement";
 import { Engine } from "../engine";
+import { dropJoinerIsoLibrary, isSeededIsoLibrary } from "../iso-library";
 import { seedStandaloneHost } from "../seed";
 import { Registry, p } from "./registry";
 import { authenticate } from "./session";
@@ -133,6 +134,7 @@ export function recoverHost(e: Engine, host: string): void {
 
 /** Moves every object of the joining pool into the master's pool; networks merge by name. */
 function mergeInto(e: Engine, from: string, to: string, joining: string): void {
+  dropJoinerIsoLibrary(e, from);
   const masterNets = new Map(e.db.all("network", to).map(([r, n]) => [n.name_label as string, r]));
   for (const [ref, net] of e.db.all("network", from)) {
     const target = masterNets.get(net.name_label as string);
@@ -182,7 +184,8 @@ export function registerPool(reg: Registry): void {
         if (vms.some(([, v]) => v.power_state !== "Halted")) throw fail("JOINING_HOST_CANNOT_HAVE_RUNNING_VMS");
         if (vms.some(([, v]) => Object.keys(v.current_operations as object).length > 0))
           throw fail("JOINING_HOST_CANNOT_HAVE_VMS_WITH_CURRENT_OPERATIONS");
-        if (e.db.all("SR", ctx.pool).some(([, s]) => s.shared === true))
+        // The seeded ISO library is let through as xapi lets the Tools SR through (is_tools_sr).
+        if (e.db.all("SR", ctx.pool).some(([sr, s]) => s.shared === true && !isSeededIsoLibrary(e, sr)))
           throw fail("JOINING_HOST_CANNOT_CONTAIN_SHARED_SRS");
         const me = e.db.get("host", ctx.host);
         const them = e.db.get("host", master);

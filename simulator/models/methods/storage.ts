@@ -4,6 +4,7 @@ import { Rec } from "../db";
 import { Ctx, Engine } from "../engine";
 import { CLASSES } from "../schema";
 import { SM_FEATURE, assertSrFeature } from "../sm";
+import { copyVdiData } from "../vdi-data";
 import { checkFieldValue, checkRefField } from "./implicit";
 import { Registry, p } from "./registry";
 import { chooseVbdUserdevice, vbdDeviceName } from "./vm-devices";
@@ -53,7 +54,7 @@ export function setVdiContent(e: Engine, vdi: string, content: string): void {
   e.db.setHidden(vdi, "content", content);
 }
 
-/** A disk copy: full copies take space; clones are copy-on-write (thin). Either way the content comes along. */
+/** A disk copy: full copies take space; clones are copy-on-write (thin). Either way the data comes along (vdi-data.ts). */
 export function copyVdi(e: Engine, ctx: Ctx, vdi: string, sr: string, full: boolean): string {
   const v = e.db.get("VDI", vdi);
   const nv = createVdi(
@@ -73,8 +74,7 @@ export function copyVdi(e: Engine, ctx: Ctx, vdi: string, sr: string, full: bool
     },
     !full,
   );
-  const content = vdiContent(e, vdi);
-  if (content) setVdiContent(e, nv, content);
+  copyVdiData(e, vdi, nv);
   return nv;
 }
 
@@ -107,6 +107,18 @@ export function createVbd(e: Engine, pool: string, fields: Rec): string {
   });
 }
 
+/**
+ * VBD.insert and VBD.eject, as xapi_vbd_helpers.ml valid_operations rules them and in its order: only a CD drive
+ * takes media (Helpers.is_removable), it must be empty (insert) or not (eject), and its VM not suspended.
+ */
+function assertMediaChange(e: Engine, b: Rec, vbd: string, op: "insert" | "eject"): void {
+  if (b.type !== "CD") throw fail("VBD_NOT_REMOVABLE_MEDIA", vbd);
+  if (op === "insert" && b.empty !== true) throw fail("VBD_NOT_EMPTY", vbd);
+  if (op === "eject" && b.empty === true) throw fail("VBD_IS_EMPTY", vbd);
+  const vm = e.db.get("VM", b.VM as string);
+  if (vm.power_state === "Suspended") throw fail("VM_BAD_POWER_STATE", b.VM, "halted, running", "suspended");
+}
+
 function vbdVmRunning(e: Engine, vbd: Rec): Rec {
   return e.db.get("VM", vbd.VM as string);
 }
@@ -132,6 +144,9 @@ const VDI_CREATE_FIELDS = [
   "sm_config",
   "tags",
 ];
+/** The VDI types a VBD may point to (xapi_vbd.ml create). */
+const VBD_VDI_TYPES = ["system", "user", "ephemeral", "suspend", "crashdump", "metadata", "rrd", "pvs_cache"];
+
 const VBD_CREATE_FIELDS = [
   "userdevice",
   "bootable",
@@ -265,7 +280,7 @@ export function registerStorage(reg: Registry): void {
       return e.tx(() => {
         check();
         if (into === NULL_REF) return copyVdi(e, ctx, vdi as string, sr as string, true);
-        setVdiContent(e, into as string, vdiContent(e, vdi as string));
+        copyVdiData(e, vdi as string, into as string);
         return into;
       });
     },
@@ -329,7 +344,12 @@ export function registerStorage(reg: Registry): void {
       const vdi = requireRef(e, ctx, "VDI", "VDI", r, true);
       const fields = pickFields(e, ctx, "VBD", r, VBD_CREATE_FIELDS);
       const empty = vdi === NULL_REF;
-      // xapi_vbd.ml create, in its order: CDs are read-only, only a CD may be empty, RW needs a writable VDI.
+      // xapi_vbd.ml create, in its order: a VDI of a type VMs use, CDs are read-only, only a CD may be empty, RW
+      // needs a writable VDI.
+      if (!empty) {
+        const type = e.db.get("VDI", vdi).type as string;
+        if (!VBD_VDI_TYPES.includes(type)) throw fail("VDI_INCOMPATIBLE_TYPE", vdi, type);
+      }
       if (fields.type === "CD" && fields.mode !== "RO") throw fail("VBD_CDS_MUST_BE_READONLY");
       if (empty && fields.type !== "CD") throw fail("VBD_NOT_REMOVABLE_MEDIA", "in constructor");
       if (!empty && (fields.mode ?? "RW") === "RW" && e.db.get("VDI", vdi).read_only === true)
@@ -400,10 +420,11 @@ export function registerStorage(reg: Registry): void {
     params: p("vbd:ref:VBD", "vdi:ref:VDI"),
     role: "vm-operator",
     async: true,
+    note: "HA agility (HA_CONSTRAINT_VIOLATION_SR_NOT_SHARED) is not checked",
     run: (e, _ctx, [vbd, vdi]) => {
       const b = e.db.get("VBD", vbd as string);
-      if (b.type !== "CD" && b.type !== "Floppy") throw fail("VBD_NOT_REMOVABLE_MEDIA", vbd);
-      if (b.empty !== true) throw fail("VBD_NOT_EMPTY", vbd);
+      assertMediaChange(e, b, vbd as string, "insert");
+      if (e.db.get("VDI", vdi as string).managed !== true) throw fail("VDI_NOT_MANAGED", vdi);
       e.db.update(vbd as string, { VDI: vdi, empty: false });
       return "";
     },
@@ -415,8 +436,7 @@ export function registerStorage(reg: Registry): void {
     async: true,
     run: (e, _ctx, [vbd]) => {
       const b = e.db.get("VBD", vbd as string);
-      if (b.type !== "CD" && b.type !== "Floppy") throw fail("VBD_NOT_REMOVABLE_MEDIA", vbd);
-      if (b.empty === true) throw fail("VBD_IS_EMPTY", vbd);
+      assertMediaChange(e, b, vbd as string, "eject");
       e.db.update(vbd as string, { VDI: NULL_REF, empty: true });
       return "";
     },

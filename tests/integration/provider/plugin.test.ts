@@ -64,7 +64,13 @@ test("GetSchema and GetPluginInfo describe the package", async () => {
   const res = await rpc<provproto.GetSchemaResponse>(client.getSchema, req);
   const schema = JSON.parse(res.getSchema()) as { name: string; resources: Record<string, unknown> };
   expect(schema.name).toBe("xen");
-  expect(Object.keys(schema.resources).sort()).toEqual(["xen:index:Host", "xen:index:Pool", "xen:index:Vm"]);
+  expect(Object.keys(schema.resources).sort()).toEqual([
+    "xen:index:Host",
+    "xen:index:Image",
+    "xen:index:Pool",
+    "xen:index:Template",
+    "xen:index:Vm",
+  ]);
   const info = await rpc<plugproto.PluginInfo>(client.getPluginInfo, new emptyproto.Empty());
   expect(info.getVersion()).toBe(schemaJson.version);
 });
@@ -151,7 +157,12 @@ test("Configure, then a VM's whole life: Check, Diff, Create, Read, Update, Read
   imp.setUrn(URN);
   imp.setProperties(struct({}));
   const imported = await rpc<provproto.ReadResponse>(client.read, imp);
-  expect(plain(imported.getInputs())).toMatchObject({ nameLabel: "grpc-web", template: "(imported)", vcpus: 1 });
+  // The template is xapi's other_config.base_template_name, which VM.clone of a template records.
+  expect(plain(imported.getInputs())).toMatchObject({
+    nameLabel: "grpc-web",
+    template: "Debian Bookworm 12",
+    vcpus: 1,
+  });
   expect(plain(imported.getInputs())).not.toHaveProperty("uuid");
   expect(plain(imported.getProperties())).toMatchObject({ uuid: id, imported: true });
 

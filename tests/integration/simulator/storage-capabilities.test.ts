@@ -83,11 +83,12 @@ describe("SM records", () => {
   test("one SM record per SR type, with features; only nfs declares VDI_RESIZE_ONLINE", async () => {
     const all = await call<Record<string, Rec>>(url, "SM.get_all_records", session);
     const byType = new Map(Object.entries(all).map(([ref, r]) => [r.type as string, { ref, r }]));
-    expect([...byType.keys()].sort()).toEqual(["ext", "nfs"]);
+    expect([...byType.keys()].sort()).toEqual(["ext", "iso", "nfs"]);
     const srTypes = Object.values(await call<Record<string, Rec>>(url, "SR.get_all_records", session)).map(
       (r) => r.type,
     );
-    expect(new Set(srTypes)).toEqual(new Set(["ext", "nfs"]));
+    // The ISO library every pool has: SM's ISOSR.
+    expect(new Set(srTypes)).toEqual(new Set(["ext", "nfs", "iso"]));
     const nfs = byType.get("nfs")!;
     const ext = byType.get("ext")!;
     for (const { r } of [nfs, ext]) {
@@ -139,7 +140,7 @@ describe("SM records", () => {
     const url2 = s.hostUrls["xen-02"]!;
     const s2 = await login(url2);
     const types2 = Object.values(await call<Record<string, Rec>>(url2, "SM.get_all_records", s2)).map((r) => r.type);
-    expect(types2.sort()).toEqual(["ext", "nfs"]);
+    expect(types2.sort()).toEqual(["ext", "iso", "nfs"]);
   });
 });
 

@@ -5,6 +5,26 @@ const vm = providers.Vm;
 const base = { template: "Debian Bookworm 12", nameLabel: "web-1", vcpus: 2, memory: "2GiB", __provider: "code" };
 
 describe("Vm check", () => {
+  test("source is what template names; checked inputs pass a second check", async () => {
+    const r = await vm.check!(
+      {},
+      { ...base, cloudInit: { userData: "#cloud-config\n" }, firmware: "uefi", vtpm: true },
+    );
+    expect(r.failures).toBeUndefined();
+    expect(r.inputs).toMatchObject({
+      source: "Debian Bookworm 12",
+      cloneMode: "fast",
+      cloudInitChangePolicy: "restart",
+    });
+    const again = await vm.check!({}, { ...r.inputs, __provider: "code" });
+    expect(again.failures).toBeUndefined();
+  });
+
+  test("a template known only at apply time is the source then", async () => {
+    const r = await vm.check!({}, { ...base, template: UNKNOWN });
+    expect(r.inputs).toMatchObject({ template: UNKNOWN, source: UNKNOWN });
+  });
+
   test("normalises sizes and applies defaults", async () => {
     const r = await vm.check!({}, { ...base, maxMemory: "4GiB", disks: [{ size: "10GiB" }] });
     expect(r.failures).toBeUndefined();
@@ -32,6 +52,21 @@ describe("Vm check", () => {
     [{ tempalte: "x" }, "(inputs)", "Unrecognized key"],
     [{ timeouts: { create: "soon" } }, "timeouts.create", "is not a duration"],
     [{ adopt: "not-a-uuid" }, "adopt", "must be the UUID of an existing VM"],
+    [{ source: "golden" }, "template", 'names "Debian Bookworm 12" but source names "golden"'],
+    [{ template: undefined }, "source", "is required"],
+    [{ secureBoot: true }, "secureBoot", 'needs firmware: "uefi"'],
+    [{ firmware: "bios", vtpm: true }, "vtpm", 'a vTPM needs firmware: "uefi"'],
+    [{ bootOrder: "dd" }, "bootOrder", "each once"],
+    [{ bootOrder: "x" }, "bootOrder", "must be letters c (disk), d (CD), n (network)"],
+    [{ cloudInitChangePolicy: "later" }, "cloudInitChangePolicy", "Invalid option"],
+    [{ cloudInit: { userData: "" } }, "cloudInit.userData", "must not be empty"],
+    [{ disks: [{ size: "10GiB" }, { name: "d" }] }, "disks[1].size", "is required (or vdi"],
+    [{ disks: [{ size: "10GiB" }, { vdi: "nope" }] }, "disks[1].vdi", "must be the UUID of an existing VDI"],
+    [
+      { disks: [{ size: "10GiB" }, { vdi: "8ef2a0d4-1b6c-4b1e-9a3e-0c1d2e3f4a5b", sr: "x" }] },
+      "disks[1].vdi",
+      "used as it is",
+    ],
   ])("%j fails on %s", async (change, property, reason) => {
     const r = await vm.check!({}, { ...base, ...change });
     expect(r.inputs).toBeUndefined();

@@ -76,9 +76,14 @@ const cases: Case[] = [
     expect: { disruption: "restart", kinds: ["setAffinity", "restart"] },
   },
   {
-    name: "template change replaces",
-    news: { template: "CentOS 6 (PV)" },
-    expect: { disruption: "replace", replaces: ["template"], kinds: [] },
+    name: "a source change replaces",
+    news: { source: "CentOS 6 (PV)" },
+    expect: { disruption: "replace", replaces: ["source"], kinds: [] },
+  },
+  {
+    name: "the same source named by template instead is recorded only",
+    news: { template: "Debian Bookworm 12" },
+    expect: { disruption: "none", kinds: [] },
   },
   {
     name: "a data disk added is live",
@@ -156,8 +161,8 @@ describe("planVm", () => {
     expect(plan.reasons.at(-1)).toBe("maxMemory, affinityHost: known at apply time; planned then");
   });
 
-  test("an unknown template is a replacement", () => {
-    expect(planVm(state, { ...inputs, template: UNKNOWN }).replaces).toEqual(["template"]);
+  test("an unknown source is a replacement", () => {
+    expect(planVm(state, { ...inputs, source: UNKNOWN }).replaces).toEqual(["source"]);
   });
 
   test("the restart of a guest without PV drivers starts it on its new affinity host", () => {

@@ -6,7 +6,7 @@ import { COVERAGE_PATH, renderCoverage } from "../../../simulator/scripts/gen-co
 const simDir = path.resolve(__dirname, "../../../simulator");
 const errors = ERROR_CATALOG;
 /** Raised by xapi's lifecycle code (api_errors.ml) but absent from the datamodel's error list. */
-const OUTSIDE_DATAMODEL = ["VM_IS_SNAPSHOT", "REVERT_ONLY_ALLOWED_ON_SNAPSHOT"];
+const OUTSIDE_DATAMODEL = ["VM_IS_SNAPSHOT", "REVERT_ONLY_ALLOWED_ON_SNAPSHOT", "VDI_IO_ERROR"];
 
 function sources(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
