@@ -22,6 +22,7 @@ const PROVIDER_INVENTORY_CLASSES: readonly XenClass[] = [
   "SR",
   "VIF",
   "network",
+  "VM_group",
 ];
 
 export interface ConnectionSettings {
@@ -196,6 +197,11 @@ export class Connections {
  */
 export class ProviderContext {
   private current = new Connections();
+  /**
+   * The affinity hosts the program's VMs ask for, per group, as check() sees them in this run: two members of one
+   * group pinned to one host are said before anything exists to diff against.
+   */
+  readonly pinnedMembers = new Map<string, Map<string, string>>();
 
   configure(config: ConfigSource): void {
     const next = settingsFrom(config);

@@ -100,6 +100,17 @@ const cdromSchema = z
   })
   .strict();
 
+/** What `protect` guards, and the XenAPI operations (blocked_operations keys) each one blocks. */
+export const PROTECTED_OPERATIONS = {
+  destroy: ["destroy"],
+  shutdown: ["clean_shutdown", "hard_shutdown", "shutdown", "clean_reboot", "hard_reboot", "suspend"],
+  migrate: ["pool_migrate", "migrate_send"],
+} as const;
+
+const protectSchema = z
+  .object({ destroy: z.boolean().optional(), shutdown: z.boolean().optional(), migrate: z.boolean().optional() })
+  .strict();
+
 export const timeoutsSchema = z
   .object({ create: duration.optional(), update: duration.optional(), delete: duration.optional() })
   .strict();
@@ -128,6 +139,11 @@ export const vmInputSchema = z
     cloudInit: cloudInitSchema.optional(),
     cloudInitChangePolicy: z.enum(CLOUD_INIT_CHANGE_POLICIES).default("restart"),
     haRestartPriority: z.enum(HA_RESTART_PRIORITIES).default(""),
+    group: objectName.optional(),
+    protect: protectSchema.optional(),
+    revertTo: z.string().uuid("must be the UUID of a snapshot of this VM (a xen.Snapshot's uuid)").optional(),
+    snapshotBeforeChange: z.boolean().default(false),
+    snapshotsKept: z.number().int("must be a whole number").min(1, "must be at least 1").default(3),
     tags: tags.default([]),
     otherConfig: otherConfig.default({}),
     allowRestart: z.boolean().default(false),
@@ -342,3 +358,59 @@ export const templateInputSchema = z
       ctx.addIssue({ code: "custom", path: ["memory"], message: `memory ${formatSize(t.memory)} is below 64 MiB` });
   });
 export type TemplateInputs = z.output<typeof templateInputSchema>;
+
+export const VM_GROUP_PLACEMENTS = ["anti-affinity", "normal"] as const;
+
+export const vmGroupInputSchema = z
+  .object({
+    nameLabel: name,
+    description: z.string().default(""),
+    placement: z.enum(VM_GROUP_PLACEMENTS).default("anti-affinity"),
+    url,
+    ownershipKey: z.string().optional(),
+  })
+  .strict();
+export type VmGroupInputs = z.output<typeof vmGroupInputSchema>;
+
+const applianceMemberSchema = z
+  .object({
+    vm: z.string().min(1, "must be the UUID of a VM (a xen.Vm's uuid)"),
+    order: z.number().int("must be a whole number").min(0, "must be 0 or more").default(0),
+    startDelay: duration.default(0),
+    shutdownDelay: duration.default(0),
+  })
+  .strict();
+
+export const applianceInputSchema = z
+  .object({
+    nameLabel: name,
+    description: z.string().default(""),
+    members: z.array(applianceMemberSchema).default([]),
+    powerState: z.enum(["Running", "Halted"]).optional(),
+    timeouts: timeoutsSchema.optional(),
+    url,
+    ownershipKey: z.string().optional(),
+  })
+  .strict()
+  .superRefine((a, ctx) => {
+    const seen = new Map<string, number>();
+    a.members.forEach((m, i) => {
+      const first = seen.get(m.vm);
+      if (first !== undefined)
+        ctx.addIssue({ code: "custom", path: ["members", i, "vm"], message: `is already members[${first}]` });
+      else seen.set(m.vm, i);
+    });
+  });
+export type ApplianceInputs = z.output<typeof applianceInputSchema>;
+
+export const snapshotInputSchema = z
+  .object({
+    vm: z.string().uuid("must be the UUID of a VM (a xen.Vm's uuid)"),
+    nameLabel: name,
+    description: z.string().default(""),
+    checkpoint: z.boolean().default(false),
+    url,
+    ownershipKey: z.string().optional(),
+  })
+  .strict();
+export type SnapshotInputs = z.output<typeof snapshotInputSchema>;

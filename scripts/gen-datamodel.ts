@@ -46,6 +46,7 @@ const CLASSES = [
   "task",
   "message",
   "VTPM",
+  "VM_appliance",
 ];
 
 /**
@@ -87,6 +88,13 @@ const VERSIONED_EXTRA: Record<string, { name: string; type: string; default: unk
  * same commit, each placed after `after`, with the implicit getter xapi generates for it (the roles of `after`'s).
  */
 const FIELDS_EXTRA: Record<string, { after: string; field: TrimmedField }[]> = {
+  // The groups a VM belongs to (at most one: TOO_MANY_GROUPS), the other side of VM_group.VMs; xapi 24.x.
+  VM: [
+    {
+      after: "pending_guidances_full",
+      field: { name: "groups", type: "VM_group ref set", qualifier: "RO/runtime", default: [], state: "prototyped" },
+    },
+  ],
   // The guest's host name (xapi_guest_agent.ml: data/host_name_dns, ".data/domain" appended); prototyped in 24.28.0.
   VM_guest_metrics: [
     {
@@ -104,6 +112,125 @@ const FIELDS_EXTRA: Record<string, { after: string; field: TrimmedField }[]> = {
 
 /** xapi's role hierarchy (datamodel_roles.ml), most powerful first. */
 const ROLE_ORDER = ["pool-admin", "pool-operator", "vm-power-admin", "vm-admin", "vm-operator", "read-only"];
+
+/** The roles of an implicit getter (_R_ALL with client-cert, as xenapi.json lists them) and of a vm-admin call. */
+const READ_ROLES = [
+  "pool-admin",
+  "pool-operator",
+  "vm-power-admin",
+  "vm-admin",
+  "vm-operator",
+  "client-cert",
+  "read-only",
+];
+const VM_ADMIN_ROLES = ["pool-admin", "pool-operator", "vm-power-admin", "vm-admin"];
+
+/**
+ * Messages xapi has that xenapi.json predates, appended to their class: from ocaml/idl/datamodel_vm.ml at the same
+ * commit. `VM.set_groups` comes with `VM.groups` (FIELDS_EXTRA); its errors are xapi_vm.ml set_groups'.
+ */
+const MESSAGES_EXTRA: Record<string, TrimmedMessage[]> = {
+  VM: [
+    {
+      name: "set_groups",
+      params: [
+        { name: "self", type: "VM ref" },
+        { name: "value", type: "VM_group ref set" },
+      ],
+      session: true,
+      result: "void",
+      roles: VM_ADMIN_ROLES,
+      errors: ["OPERATION_NOT_ALLOWED", "TOO_MANY_GROUPS"],
+      implicit: false,
+      state: "prototyped",
+    },
+  ],
+};
+
+/**
+ * Classes xapi has that xenapi.json predates, from their ocaml/idl/datamodel_*.ml at the same commit: fields, the
+ * enums they use, and the messages xapi generates for a class created with gen_constructor_destructor (create from
+ * a record of the RW and StaticRO fields, destroy, get_record/get_all/get_all_records/get_by_uuid/get_by_name_label,
+ * a getter per field and a setter per RW field), with the class's default roles for the writers.
+ */
+const CLASSES_EXTRA: {
+  name: string;
+  state: string;
+  writers: string[];
+  enums: Record<string, string[]>;
+  fields: TrimmedField[];
+}[] = [
+  // datamodel_vm_group.ml (xapi 24.x): VM groups with a placement policy; VM.groups is the other side of VMs.
+  {
+    name: "VM_group",
+    state: "prototyped",
+    writers: VM_ADMIN_ROLES,
+    enums: { placement_policy: ["anti_affinity", "normal"] },
+    fields: [
+      { name: "uuid", type: "string", qualifier: "RO/runtime" },
+      { name: "name_label", type: "string", qualifier: "RW", default: "" },
+      { name: "name_description", type: "string", qualifier: "RW", default: "" },
+      {
+        name: "placement",
+        type: "enum placement_policy",
+        qualifier: "StaticRO",
+        default: "normal",
+        state: "prototyped",
+      },
+      { name: "VMs", type: "VM ref set", qualifier: "RO/runtime", default: [], state: "prototyped" },
+    ],
+  },
+];
+
+/** The messages xapi generates for an extra class (see CLASSES_EXTRA). */
+function extraClassMessages(c: (typeof CLASSES_EXTRA)[number]): TrimmedMessage[] {
+  const self = { name: "self", type: `${c.name} ref` };
+  const msg = (m: Partial<TrimmedMessage> & Pick<TrimmedMessage, "name" | "params" | "result">): TrimmedMessage => ({
+    session: true,
+    roles: READ_ROLES,
+    errors: [],
+    implicit: true,
+    state: c.state,
+    ...m,
+  });
+  const out: TrimmedMessage[] = [
+    msg({ name: "get_all_records", params: [], result: `(${c.name} ref -> ${c.name} record) map` }),
+    msg({ name: "get_all", params: [], result: `${c.name} ref set` }),
+  ];
+  // A field's accessors have the field's lifecycle, the class's other messages the class's.
+  const field = (f: TrimmedField, m: Parameters<typeof msg>[0]) => {
+    const out = msg(m);
+    if (f.state) out.state = f.state;
+    else delete out.state;
+    return out;
+  };
+  for (const f of c.fields.filter((x) => x.qualifier === "RW"))
+    out.push(
+      field(f, {
+        name: `set_${f.name}`,
+        params: [self, { name: "value", type: f.type }],
+        result: "void",
+        roles: c.writers,
+      }),
+    );
+  for (const f of c.fields) out.push(field(f, { name: `get_${f.name}`, params: [self], result: f.type }));
+  if (c.fields.some((f) => f.name === "name_label"))
+    out.push(
+      msg({ name: "get_by_name_label", params: [{ name: "label", type: "string" }], result: `${c.name} ref set` }),
+    );
+  out.push(
+    msg({ name: "destroy", params: [self], result: "void", roles: c.writers }),
+    msg({
+      name: "create",
+      params: [{ name: "args", type: `${c.name} record` }],
+      result: `${c.name} ref`,
+      roles: c.writers,
+    }),
+    msg({ name: "get_by_uuid", params: [{ name: "uuid", type: "string" }], result: `${c.name} ref` }),
+    msg({ name: "get_record", params: [self], result: `${c.name} record` }),
+  );
+  return out;
+}
 
 // ---- the trimmed copy ------------------------------------------------------------------------------------------
 
@@ -273,11 +400,27 @@ function trim(src: SrcClass[], errors: Record<string, [string[], string]>): Trim
       if (field.state) get.state = field.state;
       messages.splice(messages.indexOf(getter) + 1, 0, get);
     }
+    for (const m of MESSAGES_EXTRA[name] ?? []) {
+      if (messages.some((x) => x.name === m.name)) throw new Error(`MESSAGES_EXTRA ${name}.${m.name}: already there`);
+      for (const p of m.params) note(p.type);
+      messages.push(m);
+    }
     // get_all_where stays out of MESSAGES (the client's facade is generated from it); see hiddenMessages.
     const where = hiddenWhere(messages).filter((h) => h.name === "get_all_records_where");
     messages.push(...where.filter((h) => !messages.some((m) => m.name === h.name)));
     return { name, fields, messages };
   });
+  for (const c of CLASSES_EXTRA) {
+    if (src.some((x) => x.name === c.name)) throw new Error(`CLASSES_EXTRA ${c.name}: already in the datamodel`);
+    for (const [n, values] of Object.entries(c.enums)) {
+      if (enums[n]) throw new Error(`CLASSES_EXTRA ${c.name}: enum ${n} already in the datamodel`);
+      enums[n] = values;
+    }
+    for (const f of c.fields) note(f.type);
+    const messages = extraClassMessages(c);
+    messages.push(...hiddenWhere(messages).filter((h) => h.name === "get_all_records_where"));
+    classes.push({ name: c.name, fields: c.fields, messages });
+  }
   const others = src
     .filter((c) => !CLASSES.includes(c.name))
     .map((c): TrimmedOther => {

@@ -19,7 +19,13 @@ import {
   poolInputSchema,
   templateInputSchema,
   vmInputSchema,
+  vmGroupInputSchema,
+  applianceInputSchema,
+  snapshotInputSchema,
 } from "../provider/schema";
+import { VM_GROUP_OUTPUT_KEYS } from "../provider/resources/vm-group";
+import { APPLIANCE_OUTPUT_KEYS } from "../provider/resources/appliance";
+import { SNAPSHOT_OUTPUT_KEYS } from "../provider/resources/snapshot";
 import { IMAGE_OUTPUT_KEYS } from "../provider/resources/image";
 import { TEMPLATE_OUTPUT_KEYS } from "../provider/resources/template";
 import { HOST_OUTPUT_KEYS } from "../provider/resources/host";
@@ -46,6 +52,9 @@ function sdkDocs(): Map<string, string> {
     "sdk/pool.ts",
     "sdk/host.ts",
     "sdk/image.ts",
+    "sdk/vm-group.ts",
+    "sdk/appliance.ts",
+    "sdk/snapshot.ts",
     "sdk/template.ts",
     "provider/lookups.ts",
   ]) {
@@ -177,6 +186,10 @@ const OUTPUT_TYPES: Record<string, Json> = {
   hasCdDrive: { type: "boolean" },
   virtualSize: { type: "integer" },
   srUuid: { type: "string" },
+  memberUuids: { type: "array", items: { type: "string" } },
+  memberPowerStates: { type: "object", additionalProperties: { type: "string" } },
+  snapshotTime: { type: "string" },
+  inAppliance: { type: "boolean" },
   masterUuid: { type: "string" },
   hostUuids: { type: "array", items: { type: "string" } },
   hvmCapable: { type: "boolean" },
@@ -271,6 +284,9 @@ export function buildSchema(): Json {
     [token("Vm")]: resource(ctx, "Vm", vmInputSchema, VM_OUTPUT_KEYS),
     [token("Image")]: resource(ctx, "Image", imageInputSchema, IMAGE_OUTPUT_KEYS),
     [token("Template")]: resource(ctx, "Template", templateInputSchema, TEMPLATE_OUTPUT_KEYS),
+    [token("VmGroup")]: resource(ctx, "VmGroup", vmGroupInputSchema, VM_GROUP_OUTPUT_KEYS),
+    [token("Appliance")]: resource(ctx, "Appliance", applianceInputSchema, APPLIANCE_OUTPUT_KEYS),
+    [token("Snapshot")]: resource(ctx, "Snapshot", snapshotInputSchema, SNAPSHOT_OUTPUT_KEYS),
   };
   const fns = functions(ctx);
   if (Object.keys(CONNECTION).join() !== CONFIG_KEYS.join())

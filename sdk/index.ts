@@ -8,6 +8,9 @@ export { Pool, type PoolArgs, type PoolHaArgs } from "./pool";
 export { Host, type HostArgs } from "./host";
 export { Image, type ImageArgs } from "./image";
 export { Template, type TemplateArgs } from "./template";
+export { VmGroup, type VmGroupArgs } from "./vm-group";
+export { Appliance, type ApplianceArgs, type ApplianceMemberArgs } from "./appliance";
+export { Snapshot, type SnapshotArgs } from "./snapshot";
 export {
   Vm,
   type VmArgs,
@@ -15,6 +18,7 @@ export {
   type VmNetworkArgs,
   type VmCdromArgs,
   type VmCloudInitArgs,
+  type VmProtectArgs,
   type TimeoutsArgs,
   type PowerState,
   type Size,

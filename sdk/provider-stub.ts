@@ -6,7 +6,7 @@
  */
 import type * as dynamic from "@pulumi/pulumi/dynamic";
 
-export type ResourceKind = "Pool" | "Host" | "Vm" | "Image" | "Template";
+export type ResourceKind = "Pool" | "Host" | "Vm" | "Image" | "Template" | "VmGroup" | "Appliance" | "Snapshot";
 
 function stub(kind: ResourceKind): dynamic.ResourceProvider {
   const load = (): dynamic.ResourceProvider => {
@@ -40,4 +40,7 @@ export const providerStubs: Record<ResourceKind, dynamic.ResourceProvider> = {
   Vm: stub("Vm"),
   Image: stub("Image"),
   Template: stub("Template"),
+  VmGroup: stub("VmGroup"),
+  Appliance: stub("Appliance"),
+  Snapshot: stub("Snapshot"),
 };

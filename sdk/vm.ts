@@ -86,6 +86,16 @@ export interface VmCdromArgs {
   ejectAfterInstall?: pulumi.Input<boolean>;
 }
 
+/** What `protect` guards (each a XenAPI blocked operation). */
+export interface VmProtectArgs {
+  /** Block VM.destroy. */
+  destroy?: pulumi.Input<boolean>;
+  /** Block clean/hard shutdown, reboot and suspend. */
+  shutdown?: pulumi.Input<boolean>;
+  /** Block live migration (VM.pool_migrate, VM.migrate_send). */
+  migrate?: pulumi.Input<boolean>;
+}
+
 export interface VmArgs {
   /** Template name_label or UUID (the same as `source` naming a template). Changing what it names replaces the VM. */
   template?: pulumi.Input<string>;
@@ -147,6 +157,27 @@ export interface VmArgs {
    * the VM and its drive alone.
    */
   cloudInitChangePolicy?: pulumi.Input<"restart" | "replace" | "ignore">;
+  /**
+   * A VM group (a xen.VmGroup's nameLabel or uuid) the VM belongs to: with `anti-affinity` the pool keeps members
+   * on different hosts when it places them. A preview warns when `affinityHost` puts two members on one host.
+   */
+  group?: pulumi.Input<string>;
+  /**
+   * Guards written to the VM's blocked_operations, so that nobody destroys, shuts down or migrates it by hand
+   * either (Pulumi's own `protect` only guards the stack). `pulumi destroy` of a protected VM fails and says what
+   * to change first; a change that needs a restart while `shutdown` is guarded is refused the same way.
+   */
+  protect?: pulumi.Input<VmProtectArgs>;
+  /**
+   * UUID of a snapshot of this VM (a xen.Snapshot's uuid) to go back to: a new value is an explicit, previewed
+   * VM.revert. The VM keeps its uuid; its disks and configuration become the snapshot's; the other inputs are then
+   * applied as usual.
+   */
+  revertTo?: pulumi.Input<string>;
+  /** Take a snapshot before any restart-level change (default false), keeping the last `snapshotsKept`. */
+  snapshotBeforeChange?: pulumi.Input<boolean>;
+  /** How many automatic snapshots (snapshotBeforeChange) to keep; default 3. The oldest go first. */
+  snapshotsKept?: pulumi.Input<number>;
   /** HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. */
   haRestartPriority?: pulumi.Input<"restart" | "best-effort" | "">;
   /** XenAPI tags (a set: their order is not a change). */
@@ -200,6 +231,8 @@ export class Vm extends pulumi.dynamic.Resource {
   declare readonly cloudInitDigest: pulumi.Output<string>;
   /** Whether the VM has a CD drive (the config drive aside). */
   declare readonly hasCdDrive: pulumi.Output<boolean>;
+  /** Whether the VM belongs to an appliance (xen.Appliance), which then starts and stops it. */
+  declare readonly inAppliance: pulumi.Output<boolean>;
 
   constructor(name: string, args: VmArgs, opts?: pulumi.CustomResourceOptions) {
     super(
@@ -219,6 +252,7 @@ export class Vm extends pulumi.dynamic.Resource {
         diskUuids: undefined,
         cloudInitDigest: undefined,
         hasCdDrive: undefined,
+        inAppliance: undefined,
       },
       opts,
       "xen",

@@ -5,6 +5,7 @@ import { XenApiError, fail } from "./errors";
 import defaultInventoryJson from "./inventory/default.json";
 import { Inventory } from "./inventory/types";
 import { Engine } from "./models/engine";
+import { registerAppliance } from "./models/methods/appliance";
 import { registerFirmware } from "./models/methods/firmware";
 import { registerHost } from "./models/methods/host";
 import { registerImplicit } from "./models/methods/implicit";
@@ -16,6 +17,7 @@ import { registerStorage, setVdiContent, vdiContent } from "./models/methods/sto
 import { registerTaskEvent } from "./models/methods/task_event";
 import { registerVm } from "./models/methods/vm";
 import { registerVmDevices } from "./models/methods/vm-devices";
+import { registerVmGroup } from "./models/methods/vm-group";
 import { registerVtpm } from "./models/methods/vtpm";
 import { seedDatacenter } from "./models/seed";
 import { ensureSmRecords } from "./models/sm";
@@ -47,6 +49,8 @@ export function buildRegistry(): Registry {
   registerPool(reg);
   registerFirmware(reg);
   registerVtpm(reg);
+  registerVmGroup(reg);
+  registerAppliance(reg);
   registerTaskEvent(reg);
   return reg;
 }

@@ -21,6 +21,8 @@ export const RECORD_CLASSES = [
   "task",
   "message",
   "VTPM",
+  "VM_appliance",
+  "VM_group",
 ] as const;
 export type RecordClass = (typeof RECORD_CLASSES)[number];
 
@@ -37,7 +39,6 @@ export const OTHER_CLASSES = [
   "pool_update",
   "VMPP",
   "VMSS",
-  "VM_appliance",
   "DR_task",
   "host_crashdump",
   "host_patch",
@@ -119,6 +120,7 @@ export const ENUMS = {
   on_softreboot_behavior: ["soft_reboot", "destroy", "restart", "preserve"],
   persistence_backend: ["xapi"],
   pif_igmp_status: ["enabled", "disabled", "unknown"],
+  placement_policy: ["anti_affinity", "normal"],
   pool_allowed_operations: [
     "ha_enable",
     "ha_disable",
@@ -211,6 +213,7 @@ export const ENUMS = {
   vif_ipv6_configuration_mode: ["None", "Static"],
   vif_locking_mode: ["network_default", "locked", "unlocked", "disabled"],
   vif_operations: ["attach", "plug", "unplug"],
+  vm_appliance_operation: ["start", "clean_shutdown", "hard_shutdown", "shutdown"],
   vm_operations: [
     "snapshot",
     "clone",
@@ -627,6 +630,7 @@ export const FIELDS: { readonly [C in RecordClass]: readonly FieldSpec[] } = {
       default: [],
       state: "prototyped",
     },
+    { name: "groups", type: "VM_group ref set", qualifier: "RO/runtime", default: [], state: "prototyped" },
   ],
   VM_metrics: [
     { name: "uuid", type: "string", qualifier: "RO/runtime" },
@@ -925,5 +929,25 @@ export const FIELDS: { readonly [C in RecordClass]: readonly FieldSpec[] } = {
     },
     { name: "is_unique", type: "bool", qualifier: "RO/constructor", default: false, state: "prototyped" },
     { name: "is_protected", type: "bool", qualifier: "RO/runtime", default: false, state: "prototyped" },
+  ],
+  VM_appliance: [
+    { name: "uuid", type: "string", qualifier: "RO/runtime" },
+    { name: "name_label", type: "string", qualifier: "RW", default: "" },
+    { name: "name_description", type: "string", qualifier: "RW", default: "" },
+    { name: "allowed_operations", type: "enum vm_appliance_operation set", qualifier: "RO/runtime", default: [] },
+    {
+      name: "current_operations",
+      type: "(string -> enum vm_appliance_operation) map",
+      qualifier: "RO/runtime",
+      default: {},
+    },
+    { name: "VMs", type: "VM ref set", qualifier: "RO/runtime" },
+  ],
+  VM_group: [
+    { name: "uuid", type: "string", qualifier: "RO/runtime" },
+    { name: "name_label", type: "string", qualifier: "RW", default: "" },
+    { name: "name_description", type: "string", qualifier: "RW", default: "" },
+    { name: "placement", type: "enum placement_policy", qualifier: "StaticRO", default: "normal", state: "prototyped" },
+    { name: "VMs", type: "VM ref set", qualifier: "RO/runtime", default: [], state: "prototyped" },
   ],
 };

@@ -25,6 +25,8 @@ export const EXAMPLE_INPUTS: VmInputs = {
   source: "Debian Bookworm 12",
   cloneMode: "fast",
   cloudInitChangePolicy: "restart",
+  snapshotBeforeChange: false,
+  snapshotsKept: 3,
   nameLabel: "web-1",
   description: "",
   vcpus: 2,
@@ -320,6 +322,34 @@ export const CHANGE_TABLE: ChangeRule[] = [
     example: { news: { cloudInit: CHANGED_CLOUD_INIT, cloudInitChangePolicy: "ignore" } },
   },
   {
+    input: "group",
+    when: "any",
+    how: "VM.set_groups; the pool applies the group's placement at the next start, migration, evacuation or HA restart",
+    disruption: "in place",
+    example: { news: { group: "web-spread" } },
+  },
+  {
+    input: "protect",
+    when: "any",
+    how: "VM.add_to_blocked_operations / remove_from_blocked_operations (guards against anyone, not only Pulumi)",
+    disruption: "in place",
+    example: { news: { protect: { destroy: true, shutdown: true } } },
+  },
+  {
+    input: "revertTo",
+    when: "any",
+    how: "VM.revert to the snapshot first (same VM uuid, the snapshot's disks), then the other changes",
+    disruption: "power",
+    example: { news: { revertTo: "3f2a1c4e-0000-4000-8000-00000000cafe" } },
+  },
+  {
+    input: "snapshotBeforeChange",
+    when: "a restart-level change",
+    how: "VM.snapshot before the restart; the oldest automatic snapshots beyond snapshotsKept are destroyed",
+    disruption: "restart",
+    example: { news: { maxMemory: 8 * GiB, memory: 6 * GiB, snapshotBeforeChange: true, allowRestart: true } },
+  },
+  {
     input: "source (or template), url, adopt",
     when: "any",
     how: "replace: a new VM is created, then the old one deleted (adopt: the old one is released first)",
@@ -327,7 +357,8 @@ export const CHANGE_TABLE: ChangeRule[] = [
     example: { news: { source: "CentOS 6 (PV)" } },
   },
   {
-    input: "allowRestart, waitForIp, timeouts, shutdownTimeout, cloneMode, cloudInitChangePolicy",
+    input:
+      "allowRestart, waitForIp, timeouts, shutdownTimeout, cloneMode, cloudInitChangePolicy, snapshotBeforeChange, snapshotsKept",
     when: "any",
     how: "recorded in the state only",
     disruption: "in place",

@@ -10,6 +10,7 @@
 import { UNKNOWN, type PowerState, type VmDisk, type VmInputs, type VmNetwork } from "../schema";
 import { formatSize } from "../units";
 import { planGuest, type GuestStep } from "./guest";
+import { planProtection, protectionBlock, type ProtectionStep } from "./protection";
 import { planDisks, planNics, type DeviceStep, type DevicePlanContext } from "./vm-devices";
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, powerPath, type PowerOp, type ShutdownPolicy } from "./power";
 
@@ -44,6 +45,8 @@ export interface VmState extends Omit<VmInputs, "disks" | "networks"> {
   cloudInitDigest?: string;
   /** Whether the VM has a CD drive other than the config drive. */
   hasCdDrive?: boolean;
+  /** Whether the VM belongs to an appliance (VM_appliance): its power is then the appliance's. */
+  inAppliance?: boolean;
 }
 
 export const DISRUPTION = ["none", "live", "power", "restart", "replace"] as const;
@@ -78,7 +81,8 @@ export type VmStep =
   | { kind: "migrate"; host: string }
   | { kind: "power"; from: PowerState; to: PowerState; ops: PowerOp[] }
   | DeviceStep
-  | GuestStep;
+  | GuestStep
+  | ProtectionStep;
 
 export interface VmPlan {
   /** Properties that differ, in input order (for `changes` and the preview message). */
@@ -103,6 +107,8 @@ const STATE_ONLY = [
   "template",
   "cloneMode",
   "cloudInitChangePolicy",
+  "snapshotBeforeChange",
+  "snapshotsKept",
 ] as const;
 
 /** Steps that need the VM's domain running. */
@@ -171,7 +177,9 @@ export function shutdownPolicy(vm: Pick<VmState, "pvDrivers" | "domainType">, ne
   };
 }
 
-function planKnown(old: VmState, news: VmInputs, context: PlanContext): VmPlan {
+function planKnown(old: VmState, given: VmInputs, context: PlanContext): VmPlan {
+  // A member of an appliance is started and stopped by its appliance (in order, with delays), not by itself.
+  const news = old.inAppliance ? { ...given, powerState: old.powerState } : given;
   const changed: string[] = [];
   const replaces: string[] = [];
   const steps: VmStep[] = [];
@@ -315,6 +323,16 @@ function planKnown(old: VmState, news: VmInputs, context: PlanContext): VmPlan {
     reasons.push(...planned.reasons);
   }
 
+  if (old.inAppliance && given.powerState !== old.powerState)
+    reasons.push(
+      `powerState ${given.powerState}: not applied, the VM is a member of an appliance, which starts and stops it`,
+    );
+  const protection = planProtection(old, news);
+  changed.push(...protection.changed);
+  steps.push(...protection.steps);
+  levels.push(...protection.steps.map((): Disruption => "none"), ...protection.first.map((): Disruption => "power"));
+  reasons.push(...protection.reasons);
+
   changed.push(...guest.changed);
   steps.push(...guest.steps);
   whileHalted.push(...guest.whileHalted);
@@ -361,6 +379,13 @@ function planKnown(old: VmState, news: VmInputs, context: PlanContext): VmPlan {
   }
 
   const ordered = orderSteps(steps);
+  const restartAt = ordered.findIndex((st) => st.kind === "restart");
+  if (restartAt >= 0 && news.snapshotBeforeChange)
+    ordered.splice(restartAt, 0, {
+      kind: "snapshot",
+      reason: changed.filter((k) => !(STATE_ONLY as readonly string[]).includes(k)).join(", "),
+      keep: news.snapshotsKept,
+    });
   const power: VmStep[] = [];
   const after: VmStep[] = [];
   const needsDomain = ordered.some((s) => NEEDS_DOMAIN.has(s.kind) || ("needsDomain" in s && s.needsDomain));
@@ -402,7 +427,22 @@ function planKnown(old: VmState, news: VmInputs, context: PlanContext): VmPlan {
     levels.push("power");
     reasons.push(`powerState ${old.powerState} -> ${news.powerState}`);
   }
-  return { changed, replaces, steps: [...power, ...ordered, ...after], disruption: maxDisruption(levels), reasons };
+  const all = [...protection.first, ...power, ...ordered, ...after];
+  const shutdownOps = new Set(["clean_shutdown", "hard_shutdown", "suspend"]);
+  const blocked = protectionBlock(news.protect, {
+    // VM.revert shuts a running VM down (hard) first.
+    shutdown: all.some(
+      (st) =>
+        st.kind === "restart" ||
+        (st.kind === "revert" && old.powerState !== "Halted") ||
+        (st.kind === "power" && st.ops.some((o) => shutdownOps.has(o.op))),
+    ),
+    migrate: all.some((st) => st.kind === "migrate"),
+  });
+  if (blocked) return blockedPlan(changed, blocked);
+  if (restartAt >= 0 && news.snapshotBeforeChange)
+    reasons.push(`a snapshot is taken before the restart (snapshotBeforeChange; the last ${news.snapshotsKept} kept)`);
+  return { changed, replaces, steps: all, disruption: maxDisruption(levels), reasons };
 }
 
 function blockedPlan(changed: string[], message: string): VmPlan {
@@ -428,6 +468,7 @@ function orderSteps(steps: VmStep[]): VmStep[] {
       case "setDiskLabel":
       case "setDiskKeep":
       case "setBootParams":
+      case "setGroup":
         return 0;
       case "setLimits":
         return 2;

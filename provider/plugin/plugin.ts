@@ -13,6 +13,9 @@ import { hostProvider } from "../resources/host";
 import { poolProvider } from "../resources/pool";
 import { imageProvider } from "../resources/image";
 import { templateProvider } from "../resources/template";
+import { vmGroupProvider } from "../resources/vm-group";
+import { applianceProvider } from "../resources/appliance";
+import { snapshotProvider } from "../resources/snapshot";
 import { vmProvider } from "../resources/vm";
 import { PACKAGE, RESOURCES, resourceOfUrn, type ResourceName } from "./tokens";
 
@@ -59,6 +62,9 @@ export class XenPlugin {
     Vm: vmProvider(this.context),
     Image: imageProvider(this.context),
     Template: templateProvider(this.context),
+    VmGroup: vmGroupProvider(this.context),
+    Appliance: applianceProvider(this.context),
+    Snapshot: snapshotProvider(this.context),
   };
 
   /** Validates the provider's configuration. The password is kept secret whether or not it was given as one. */

@@ -1,6 +1,6 @@
 /** The native provider's package name and resource tokens: `xen:index:Vm` for the provider's `Vm`. */
 export const PACKAGE = "xen";
-export const RESOURCES = ["Pool", "Host", "Vm", "Image", "Template"] as const;
+export const RESOURCES = ["Pool", "Host", "Vm", "Image", "Template", "VmGroup", "Appliance", "Snapshot"] as const;
 export type ResourceName = (typeof RESOURCES)[number];
 
 export function token(name: string): string {

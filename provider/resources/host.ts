@@ -94,6 +94,40 @@ async function enterMaintenance(client: FacadeClient, ref: string, name: string)
     if (isXenApiError(e)) say(`xen:Host ${name}: evacuation failed; the host stays disabled`);
     throw e;
   }
+  for (const line of await groupsSharingHosts(client)) say(`xen:Host ${name}: ${line}`);
+}
+
+/**
+ * The pool places anti-affinity members apart where capacity allows, and otherwise beside each other: after an
+ * evacuation, say which members now share a host.
+ */
+async function groupsSharingHosts(client: FacadeClient): Promise<string[]> {
+  const xen = xenFacade(client);
+  const lines: string[] = [];
+  // The client hands get_all_records of the classes it reads back as a Map.
+  const all: unknown = await xen.VM_group.get_all_records().catch(() => new Map());
+  const groups = all instanceof Map ? [...all.values()] : Object.values(all as Record<string, unknown>);
+  for (const g of groups as Array<Record<string, unknown>>) {
+    if (g.placement !== "anti_affinity") continue;
+    const byHost = new Map<string, string[]>();
+    const before = lines.length;
+    for (const vmRef of (g.VMs as string[] | undefined) ?? []) {
+      const vm = await record(client, "VM", vmRef).catch(() => undefined);
+      if (!vm || vm.power_state !== "Running") continue;
+      const host = String(vm.resident_on);
+      byHost.set(host, [...(byHost.get(host) ?? []), vm.name_label ?? vm.uuid]);
+    }
+    for (const [host, names] of byHost) {
+      if (names.length < 2) continue;
+      const h = await record(client, "host", host).catch(() => ({ name_label: host }));
+      lines.push(
+        `anti-affinity group ${String(g.name_label)}: ${names.join(", ")} share ${h.name_label} (no other host had room)`,
+      );
+    }
+    if (byHost.size > 0 && lines.length === before)
+      lines.push(`anti-affinity group ${String(g.name_label)}: members kept on different hosts`);
+  }
+  return lines;
 }
 
 async function apply(client: FacadeClient, ref: string, news: HostInputs) {

@@ -622,6 +622,7 @@ export interface VMMessages {
   set_name_description(self: string, value: string): Promise<void>;
   set_name_label(self: string, value: string): Promise<void>;
   get_pending_guidances_full(self: string): Promise<Array<EnumValue<"update_guidances">>>;
+  get_groups(self: string): Promise<Array<Ref<"VM_group">>>;
   get_pending_guidances_recommended(self: string): Promise<Array<EnumValue<"update_guidances">>>;
   get_pending_guidances(self: string): Promise<Array<EnumValue<"update_guidances">>>;
   get_NVRAM(self: string): Promise<Record<string, string>>;
@@ -715,6 +716,53 @@ export interface VMMessages {
   destroy(self: string): Promise<void>;
   create(args: Record<string, unknown>): Promise<Ref<"VM">>;
   get_by_uuid(uuid: string): Promise<Ref<"VM">>;
+  get_record(self: string): Promise<Record<string, unknown>>;
+  set_groups(self: string, value: Array<string>): Promise<void>;
+  get_all_records_where(expr: string): Promise<Record<string, Record<string, unknown>>>;
+}
+
+/** Every VM_appliance message, with the datamodel's parameters (versioned trailing ones optional). */
+export interface VM_applianceMessages {
+  get_all_records(): Promise<Record<string, Record<string, unknown>>>;
+  get_all(): Promise<Array<Ref<"VM_appliance">>>;
+  recover(self: string, session_to: string, force: boolean): Promise<void>;
+  get_SRs_required_for_recovery(self: string, session_to: string): Promise<Array<Ref<"SR">>>;
+  assert_can_be_recovered(self: string, session_to: string): Promise<void>;
+  shutdown(self: string): Promise<void>;
+  hard_shutdown(self: string): Promise<void>;
+  clean_shutdown(self: string): Promise<void>;
+  start(self: string, paused: boolean): Promise<void>;
+  set_name_description(self: string, value: string): Promise<void>;
+  set_name_label(self: string, value: string): Promise<void>;
+  get_VMs(self: string): Promise<Array<Ref<"VM">>>;
+  get_current_operations(self: string): Promise<Record<string, EnumValue<"vm_appliance_operation">>>;
+  get_allowed_operations(self: string): Promise<Array<EnumValue<"vm_appliance_operation">>>;
+  get_name_description(self: string): Promise<string>;
+  get_name_label(self: string): Promise<string>;
+  get_uuid(self: string): Promise<string>;
+  get_by_name_label(label: string): Promise<Array<Ref<"VM_appliance">>>;
+  destroy(self: string): Promise<void>;
+  create(args: Record<string, unknown>): Promise<Ref<"VM_appliance">>;
+  get_by_uuid(uuid: string): Promise<Ref<"VM_appliance">>;
+  get_record(self: string): Promise<Record<string, unknown>>;
+  get_all_records_where(expr: string): Promise<Record<string, Record<string, unknown>>>;
+}
+
+/** Every VM_group message, with the datamodel's parameters (versioned trailing ones optional). */
+export interface VM_groupMessages {
+  get_all_records(): Promise<Record<string, Record<string, unknown>>>;
+  get_all(): Promise<Array<Ref<"VM_group">>>;
+  set_name_label(self: string, value: string): Promise<void>;
+  set_name_description(self: string, value: string): Promise<void>;
+  get_uuid(self: string): Promise<string>;
+  get_name_label(self: string): Promise<string>;
+  get_name_description(self: string): Promise<string>;
+  get_placement(self: string): Promise<EnumValue<"placement_policy">>;
+  get_VMs(self: string): Promise<Array<Ref<"VM">>>;
+  get_by_name_label(label: string): Promise<Array<Ref<"VM_group">>>;
+  destroy(self: string): Promise<void>;
+  create(args: Record<string, unknown>): Promise<Ref<"VM_group">>;
+  get_by_uuid(uuid: string): Promise<Ref<"VM_group">>;
   get_record(self: string): Promise<Record<string, unknown>>;
   get_all_records_where(expr: string): Promise<Record<string, Record<string, unknown>>>;
 }
@@ -1327,6 +1375,8 @@ export interface XenMessages {
   VDI: VDIMessages;
   VIF: VIFMessages;
   VM: VMMessages;
+  VM_appliance: VM_applianceMessages;
+  VM_group: VM_groupMessages;
   VM_guest_metrics: VM_guest_metricsMessages;
   VM_metrics: VM_metricsMessages;
   VTPM: VTPMMessages;

@@ -282,4 +282,18 @@ export const RECORD_FIELDS = {
     timestamp: {},
     body: { default: "" },
   },
+  VM_group: {
+    uuid: {},
+    name_label: {},
+    name_description: { default: "" },
+    placement: {},
+    VMs: { default: [] },
+  },
+  VM_appliance: {
+    uuid: {},
+    name_label: {},
+    name_description: { default: "" },
+    VMs: { default: [] },
+    allowed_operations: { default: [] },
+  },
 } as const satisfies Record<string, Record<string, FieldChoice>>;

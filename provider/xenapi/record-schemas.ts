@@ -285,3 +285,19 @@ export const MessageRecordSchema = z.looseObject({
   timestamp: xDateTime,
   body: z.string().default(""),
 });
+
+export const VmGroupRecordSchema = z.looseObject({
+  uuid: z.string(),
+  name_label: z.string(),
+  name_description: z.string().default(""),
+  placement: looseEnum(ENUMS.placement_policy),
+  VMs: xRefSet("VM").default([]),
+});
+
+export const VmApplianceRecordSchema = z.looseObject({
+  uuid: z.string(),
+  name_label: z.string(),
+  name_description: z.string().default(""),
+  VMs: xRefSet("VM").default([]),
+  allowed_operations: looseEnumSet(ENUMS.vm_appliance_operation).default([]),
+});

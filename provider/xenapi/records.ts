@@ -8,8 +8,9 @@ import { RECORD_CLASSES, type RecordClass } from "../../xenapi-model/classes";
 
 /** The XenAPI classes this client reads, with their datamodel (wire) names: every modelled record class but
  * session, SM and VTPM (a VM's `VTPMs` refs are all the client needs of those). */
+const UNREAD = ["session", "SM", "VTPM"] as const;
 export const XEN_CLASSES = RECORD_CLASSES.filter(
-  (c): c is Exclude<RecordClass, "session" | "SM" | "VTPM"> => c !== "session" && c !== "SM" && c !== "VTPM",
+  (c): c is Exclude<RecordClass, (typeof UNREAD)[number]> => !(UNREAD as readonly string[]).includes(c),
 );
 export type XenClass = (typeof XEN_CLASSES)[number];
 
@@ -39,6 +40,8 @@ import {
   VmGuestMetricsRecordSchema,
   VmMetricsRecordSchema,
   VmRecordSchema,
+  VmGroupRecordSchema,
+  VmApplianceRecordSchema,
 } from "./record-schemas";
 
 /** Schema per class. */
@@ -58,6 +61,8 @@ export const RECORD_SCHEMAS = {
   PIF: PifRecordSchema,
   task: TaskRecordSchema,
   message: MessageRecordSchema,
+  VM_group: VmGroupRecordSchema,
+  VM_appliance: VmApplianceRecordSchema,
 } as const satisfies Record<XenClass, z.ZodType>;
 
 export type PoolRecord = z.output<typeof PoolRecordSchema>;

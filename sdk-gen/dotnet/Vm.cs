@@ -113,6 +113,12 @@ namespace PulumiXen.Xen
         public Output<string?> Firmware { get; private set; } = null!;
 
         /// <summary>
+        /// A VM group (a xen.VmGroup's nameLabel or uuid) the VM belongs to: with `anti-affinity` the pool keeps members on different hosts when it places them. A preview warns when `affinityHost` puts two members on one host.
+        /// </summary>
+        [Output("group")]
+        public Output<string?> Group { get; private set; } = null!;
+
+        /// <summary>
         /// HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. One of: "restart", "best-effort", "".
         /// </summary>
         [Output("haRestartPriority")]
@@ -129,6 +135,12 @@ namespace PulumiXen.Xen
         /// </summary>
         [Output("imported")]
         public Output<bool> Imported { get; private set; } = null!;
+
+        /// <summary>
+        /// Whether the VM belongs to an appliance (xen.Appliance), which then starts and stops it.
+        /// </summary>
+        [Output("inAppliance")]
+        public Output<bool> InAppliance { get; private set; } = null!;
 
         /// <summary>
         /// The addresses the guest agent reports (empty without PV drivers or when not running).
@@ -191,6 +203,12 @@ namespace PulumiXen.Xen
         public Output<string?> PowerState { get; private set; } = null!;
 
         /// <summary>
+        /// Guards written to the VM's blocked_operations, so that nobody destroys, shuts down or migrates it by hand either (Pulumi's own `protect` only guards the stack). `pulumi destroy` of a protected VM fails and says what to change first; a change that needs a restart while `shutdown` is guarded is refused the same way.
+        /// </summary>
+        [Output("protect")]
+        public Output<Outputs.VmProtect?> Protect { get; private set; } = null!;
+
+        /// <summary>
         /// Whether the guest reports PV drivers (clean shutdown, live vCPU and device changes need them).
         /// </summary>
         [Output("pvDrivers")]
@@ -203,6 +221,12 @@ namespace PulumiXen.Xen
         public Output<string> ResidentOn { get; private set; } = null!;
 
         /// <summary>
+        /// UUID of a snapshot of this VM (a xen.Snapshot's uuid) to go back to: a new value is an explicit, previewed VM.revert. The VM keeps its uuid; its disks and configuration become the snapshot's; the other inputs are then applied as usual.
+        /// </summary>
+        [Output("revertTo")]
+        public Output<string?> RevertTo { get; private set; } = null!;
+
+        /// <summary>
         /// UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on a running VM needs a restart (allowRestart).
         /// </summary>
         [Output("secureBoot")]
@@ -213,6 +237,18 @@ namespace PulumiXen.Xen
         /// </summary>
         [Output("shutdownTimeout")]
         public Output<Union<double, string>?> ShutdownTimeout { get; private set; } = null!;
+
+        /// <summary>
+        /// Take a snapshot before any restart-level change (default false), keeping the last `snapshotsKept`.
+        /// </summary>
+        [Output("snapshotBeforeChange")]
+        public Output<bool?> SnapshotBeforeChange { get; private set; } = null!;
+
+        /// <summary>
+        /// How many automatic snapshots (snapshotBeforeChange) to keep; default 3. The oldest go first.
+        /// </summary>
+        [Output("snapshotsKept")]
+        public Output<int?> SnapshotsKept { get; private set; } = null!;
 
         /// <summary>
         /// What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.
@@ -386,6 +422,12 @@ namespace PulumiXen.Xen
         public Input<string>? Firmware { get; set; }
 
         /// <summary>
+        /// A VM group (a xen.VmGroup's nameLabel or uuid) the VM belongs to: with `anti-affinity` the pool keeps members on different hosts when it places them. A preview warns when `affinityHost` puts two members on one host.
+        /// </summary>
+        [Input("group")]
+        public Input<string>? Group { get; set; }
+
+        /// <summary>
         /// HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. One of: "restart", "best-effort", "".
         /// </summary>
         [Input("haRestartPriority")]
@@ -446,6 +488,18 @@ namespace PulumiXen.Xen
         public Input<string>? PowerState { get; set; }
 
         /// <summary>
+        /// Guards written to the VM's blocked_operations, so that nobody destroys, shuts down or migrates it by hand either (Pulumi's own `protect` only guards the stack). `pulumi destroy` of a protected VM fails and says what to change first; a change that needs a restart while `shutdown` is guarded is refused the same way.
+        /// </summary>
+        [Input("protect")]
+        public Input<Inputs.VmProtectArgs>? Protect { get; set; }
+
+        /// <summary>
+        /// UUID of a snapshot of this VM (a xen.Snapshot's uuid) to go back to: a new value is an explicit, previewed VM.revert. The VM keeps its uuid; its disks and configuration become the snapshot's; the other inputs are then applied as usual.
+        /// </summary>
+        [Input("revertTo")]
+        public Input<string>? RevertTo { get; set; }
+
+        /// <summary>
         /// UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on a running VM needs a restart (allowRestart).
         /// </summary>
         [Input("secureBoot")]
@@ -456,6 +510,18 @@ namespace PulumiXen.Xen
         /// </summary>
         [Input("shutdownTimeout")]
         public InputUnion<double, string>? ShutdownTimeout { get; set; }
+
+        /// <summary>
+        /// Take a snapshot before any restart-level change (default false), keeping the last `snapshotsKept`.
+        /// </summary>
+        [Input("snapshotBeforeChange")]
+        public Input<bool>? SnapshotBeforeChange { get; set; }
+
+        /// <summary>
+        /// How many automatic snapshots (snapshotBeforeChange) to keep; default 3. The oldest go first.
+        /// </summary>
+        [Input("snapshotsKept")]
+        public Input<int>? SnapshotsKept { get; set; }
 
         /// <summary>
         /// What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.
@@ -519,6 +585,8 @@ namespace PulumiXen.Xen
             Description = "";
             HaRestartPriority = "";
             PowerState = "Running";
+            SnapshotBeforeChange = false;
+            SnapshotsKept = 3;
             WaitForIp = false;
         }
         public static new VmArgs Empty => new VmArgs();

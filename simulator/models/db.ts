@@ -1,9 +1,15 @@
 import { fail } from "../errors";
 import { NULL_REF } from "../ids";
 import { compactField, compactHidden, compactRecord, compactValue, fieldRule, intern } from "./compact";
-import { CLASSES, RELATIONS } from "./schema";
+import { CLASSES, RELATIONS, SET_RELATIONS, defaultFor } from "./schema";
 
 export type Rec = Record<string, unknown>;
+
+/** Both directions of each many-to-many link: a class's set field and the other side's. */
+const SET_LINKS = SET_RELATIONS.flatMap((r) => [
+  { cls: r.a, field: r.aSet, other: r.b, otherField: r.bSet },
+  { cls: r.b, field: r.bSet, other: r.a, otherField: r.aSet },
+]);
 
 /**
  * A record's JSON text, built on its first read by models/wire.ts: `segments` concatenated are
@@ -192,6 +198,9 @@ export class Db {
     // Read back, each row has its own copy of these few texts.
     o.cls = intern(o.cls);
     o.pool = intern(o.pool);
+    // State written before a field existed (VM.groups) gets the field's default, as xapi's database upgrade does.
+    for (const f of CLASSES[o.cls]?.fields ?? [])
+      if (!(f.name in o.rec)) o.rec[f.name] = f.default === undefined ? defaultFor(f.type) : structuredClone(f.default);
     compactRecord(o.cls, o.rec);
     o.hidden = compactHidden(o.hidden);
     this.objects.set(o.ref, o);
@@ -283,6 +292,11 @@ export class Db {
       const p = rec[r.field];
       if (typeof p === "string" && p !== NULL_REF && this.has(p, r.parent)) this.addToSet(p, r.set, ref);
     }
+    for (const l of SET_LINKS) {
+      if (l.cls !== cls) continue;
+      for (const x of (rec[l.field] as string[] | undefined) ?? [])
+        if (this.has(x, l.other)) this.addToSet(x, l.otherField, ref);
+    }
     return ref;
   }
 
@@ -302,6 +316,13 @@ export class Db {
       if (typeof old === "string" && this.has(old, r.parent)) this.removeFromSet(old, r.set, ref);
       if (typeof value === "string" && value !== NULL_REF && this.has(value, r.parent))
         this.addToSet(value, r.set, ref);
+    }
+    for (const l of SET_LINKS) {
+      if (l.cls !== o.cls || l.field !== field) continue;
+      const before = new Set((old as string[] | undefined) ?? []);
+      const after = new Set((value as string[] | undefined) ?? []);
+      for (const x of before) if (!after.has(x) && this.has(x, l.other)) this.removeFromSet(x, l.otherField, ref);
+      for (const x of after) if (!before.has(x) && this.has(x, l.other)) this.addToSet(x, l.otherField, ref);
     }
   }
 
@@ -386,6 +407,11 @@ export class Db {
       if (r.child !== o.cls) continue;
       const p = o.rec[r.field];
       if (typeof p === "string" && this.has(p, r.parent)) this.removeFromSet(p, r.set, ref);
+    }
+    for (const l of SET_LINKS) {
+      if (l.cls !== o.cls) continue;
+      for (const x of (o.rec[l.field] as string[] | undefined) ?? [])
+        if (this.has(x, l.other)) this.removeFromSet(x, l.otherField, ref);
     }
     this.touch(ref);
     this.unindex(o);

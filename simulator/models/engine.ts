@@ -3,9 +3,17 @@ import { Clock, systemClock, xenDate } from "../clock";
 import { XenApiError, fail } from "../errors";
 import { Ids, NULL_REF } from "../ids";
 import { Inventory } from "../inventory/types";
-import { GateVm, VmOp, allowedOperations, checkOperation } from "../rules/gate";
+import {
+  ApplianceView,
+  GateVm,
+  VmOp,
+  allowedOperations,
+  applianceAllowedOperations,
+  checkOperation,
+} from "../rules/gate";
 import { PlacementHost, PlacementVm, vmMemoryNeeded, vmMemoryOverhead } from "../rules/placement";
 import { configuredAddresses, netbiosName, startGuest } from "./boot";
+import { antiAffinityOf, updateGroupAlerts } from "./vm-groups";
 import { BootConsole } from "./console";
 import { Db, Rec } from "./db";
 import { CLASSES, defaultRecord } from "./schema";
@@ -153,11 +161,20 @@ export class Engine {
     return this.db.objects.get(ref)?.hidden ?? {};
   }
 
-  /** Keeps derived fields (VM and VTPM allowed_operations) right at the end of every transaction. */
+  /**
+   * Keeps derived state right at the end of every transaction: VM, VTPM and VM_appliance allowed_operations, and
+   * the alert of each anti-affinity group a touched VM belongs to (models/vm-groups.ts).
+   */
   private derive(touched: string[]): void {
+    const appliances = new Set<string>();
+    const groups = new Set<string>();
     for (const ref of touched) {
       const o = this.db.objects.get(ref);
+      if (o?.cls === "VM_appliance") appliances.add(ref);
+      if (o?.cls === "VM_group") groups.add(ref);
       if (!o || o.cls !== "VM") continue;
+      if (this.db.has(o.rec.appliance, "VM_appliance")) appliances.add(o.rec.appliance as string);
+      for (const g of o.rec.groups as string[]) groups.add(g);
       const ops = allowedOperations(this.gateView(ref));
       const cur = o.rec.allowed_operations as string[];
       if (cur.length !== ops.length || cur.some((x, i) => x !== ops[i])) this.db.set(ref, "allowed_operations", ops);
@@ -169,6 +186,14 @@ export class Engine {
           this.db.set(t, "allowed_operations", vtpmOps);
       }
     }
+    for (const a of appliances) {
+      const rec = this.db.objects.get(a)?.rec;
+      if (!rec) continue;
+      const ops = applianceAllowedOperations(this.applianceView(a));
+      const cur = rec.allowed_operations as string[];
+      if (cur.length !== ops.length || cur.some((x, i) => x !== ops[i])) this.db.set(a, "allowed_operations", ops);
+    }
+    for (const g of groups) updateGroupAlerts(this, g);
   }
 
   /** Creates an alert; the oldest go once a pool holds more than 10 000 (xapi also garbage-collects them). */
@@ -216,6 +241,20 @@ export class Engine {
       pvDrivers: gm?.PV_drivers_detected === true,
       guestFeatures: (gm?.other as Record<string, string>) ?? {},
       vtpms: (vm.VTPMs as string[]).length,
+      ...(this.db.has(vm.appliance, "VM_appliance") ? { appliance: vm.appliance as string } : {}),
+    };
+  }
+
+  /** What the appliance gate needs: its current operations and its VMs' power states. */
+  applianceView(ref: string): ApplianceView {
+    const a = this.db.get("VM_appliance", ref);
+    return {
+      ref,
+      currentOperations: a.current_operations as Record<string, string>,
+      powerStates: (a.VMs as string[]).flatMap((v) => {
+        const vm = this.db.maybe("VM", v);
+        return vm ? [vm.power_state as GateVm["powerState"]] : [];
+      }),
     };
   }
 
@@ -228,20 +267,32 @@ export class Engine {
    * Runs a VM operation the way xapi's with_vm_operation does: gate, mark `current_operations`, take the
    * simulated time, apply. With no duration the whole call is one transaction; otherwise the marking and the
    * effect are separate transactions and a failure in between rolls the marking (and any reservation) back.
+   * `hold` (ms) keeps the operation marked for a while after its effect, as xapi sleeps
+   * start_delay / shutdown_delay inside the operation; `after` runs once the mark is gone (the VM_* messages, which
+   * xapi writes after with_vm_operation).
    */
   async vmOp<P, T>(
     ctx: Ctx,
     vmRef: string,
     op: VmOp,
     key: string,
-    steps: { prepare?: () => P; apply: (p: P) => T; abort?: (p: P) => void },
+    steps: {
+      prepare?: () => P;
+      apply: (p: P) => T;
+      abort?: (p: P) => void;
+      hold?: number;
+      after?: (out: T) => void;
+    },
   ): Promise<T> {
     const d = this.duration(key);
     const prepare = steps.prepare ?? (() => undefined as P);
-    if (d <= 0) {
+    const hold = steps.hold ?? 0;
+    if (d <= 0 && hold <= 0) {
       return this.tx(() => {
         this.assertVmOp(vmRef, op);
-        return steps.apply(prepare());
+        const out = steps.apply(prepare());
+        steps.after?.(out);
+        return out;
       });
     }
     // A synchronous call still runs under a (short-lived) task, as in xapi, so current_operations names a real task.
@@ -255,13 +306,18 @@ export class Engine {
     });
     const taskRef = ctx.task ?? own!;
     const tctx = { ...ctx, task: taskRef };
+    const finish = (out: T) => {
+      if (this.db.has(vmRef)) this.setCurrentOp(vmRef, taskRef, null);
+      steps.after?.(out);
+      if (own && this.db.has(own)) this.db.destroy(own);
+    };
+    let out: T;
     try {
-      await this.taskSleep(tctx, d);
-      return this.tx(() => {
-        this.setCurrentOp(vmRef, taskRef, null);
-        const out = steps.apply(p);
-        if (own && this.db.has(own)) this.db.destroy(own);
-        return out;
+      if (d > 0) await this.taskSleep(tctx, d);
+      out = this.tx(() => {
+        const o = steps.apply(p);
+        if (hold <= 0) finish(o);
+        return o;
       });
     } catch (e) {
       this.tx(() => {
@@ -271,6 +327,16 @@ export class Engine {
       });
       throw e;
     }
+    if (hold > 0) {
+      await this.clock.sleep(hold);
+      this.tx(() => finish(out));
+    }
+    return out;
+  }
+
+  /** A VM's start_delay / shutdown_delay (seconds) as simulated time: scaled like every other duration. */
+  delayMs(seconds: number): number {
+    return Math.round(seconds * 1000 * this.timeScale);
   }
 
   setCurrentOp(ref: string, task: string, op: string | null): void {
@@ -337,6 +403,7 @@ export class Engine {
       srs: this.vmSrs(vmRef),
       networks: this.vmNetworks(vmRef),
       affinity: vm.affinity as string,
+      ...antiAffinityOf(this, vmRef),
     };
   }
 

@@ -75,6 +75,9 @@ export const CLASSES: Record<string, ClassDef> = {
   message: cls("message", { destroy: true }),
   // VTPM.create takes (VM, is_unique), not a record, and VTPM.destroy has rules: both are explicit (vtpm.ts).
   VTPM: cls("VTPM", {}),
+  // VM_appliance.create/destroy and VM_group.create/destroy have rules of their own (appliance.ts, vm-group.ts).
+  VM_appliance: cls("VM_appliance", {}),
+  VM_group: cls("VM_group", {}),
 };
 
 /** Datamodel names of classes whose refs we store, keyed by lower case (event class names are lower case). */
@@ -97,6 +100,15 @@ export const RELATIONS: { child: string; field: string; parent: string; set: str
   { child: "VDI", field: "snapshot_of", parent: "VDI", set: "snapshots" },
   { child: "VM", field: "parent", parent: "VM", set: "children" },
   { child: "VTPM", field: "VM", parent: "VM", set: "VTPMs" },
+  { child: "VM", field: "appliance", parent: "VM_appliance", set: "VMs" },
+];
+
+/**
+ * Two-way many-to-many links kept consistent by the store, as xapi's database keeps its set-to-set relations
+ * (datamodel.ml: VM.groups and VM_group.VMs): each side's set holds the other's refs.
+ */
+export const SET_RELATIONS: { a: string; aSet: string; b: string; bSet: string }[] = [
+  { a: "VM", aSet: "groups", b: "VM_group", bSet: "VMs" },
 ];
 
 export function defaultFor(type: FieldType): unknown {

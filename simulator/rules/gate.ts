@@ -39,6 +39,9 @@ export const VM_OPS = [
   "provision",
   "revert",
   "power_state_reset",
+  // VM.shutdown's own op (clean, falling back to hard) and the reverted VM's during VM.revert: never advertised.
+  "shutdown",
+  "reverting",
 ] as const;
 export type VmOp = (typeof VM_OPS)[number];
 
@@ -108,6 +111,7 @@ export function allowedPowerStates(op: VmOp, opts: { controlDomain: boolean; sna
     case "resume_on":
       return ["Suspended"];
     case "hard_shutdown":
+    case "shutdown":
     case "checkpoint":
       return ["Paused", "Suspended", "Running"];
     case "hard_reboot":
@@ -144,6 +148,8 @@ export interface GateVm {
   guestFeatures: Record<string, string>;
   /** how many vTPMs the VM has (absent: none) */
   vtpms?: number;
+  /** the VM's appliance, when it is a valid one */
+  appliance?: string;
 }
 
 const TEMPLATE_OK = new Set<VmOp>([
@@ -245,7 +251,10 @@ export function gateFailure(vm: GateVm, op: VmOp): string[] | null {
     if (reason && ["suspend", "checkpoint", "pool_migrate", "migrate_send"].includes(op))
       return failure("VM_NON_SUSPENDABLE", vm.ref, reason);
   }
-  // 10. one vTPM per VM (the gate's last check in xapi_vm_lifecycle.ml)
+  // 10. an appliance's member cannot become a template (check_appliance)
+  if (vm.appliance !== undefined && op === "make_into_template")
+    return failure("VM_IS_PART_OF_AN_APPLIANCE", vm.ref, vm.appliance);
+  // 11. one vTPM per VM (the gate's last check in xapi_vm_lifecycle.ml)
   if (op === "create_vtpm" && (vm.vtpms ?? 0) > 0) return failure("VTPM_MAX_AMOUNT_REACHED", vm.vtpms);
   return null;
 }
@@ -257,4 +266,41 @@ export function checkOperation(vm: GateVm, op: VmOp): XenApiError | null {
 
 export function allowedOperations(vm: GateVm): VmOp[] {
   return ADVERTISED.filter((op) => gateFailure(vm, op) === null);
+}
+
+// ---- VM_appliance ----------------------------------------------------------------------------------------------
+
+export const APPLIANCE_OPS = ["start", "clean_shutdown", "hard_shutdown", "shutdown"] as const;
+export type ApplianceOp = (typeof APPLIANCE_OPS)[number];
+
+/** What the appliance gate needs to know; built by the model. */
+export interface ApplianceView {
+  ref: string;
+  currentOperations: Record<string, string>;
+  /** the power states of its VMs */
+  powerStates: Power[];
+}
+
+/**
+ * xapi_vm_appliance_lifecycle.ml check_operation_error: one operation at a time; an appliance without VMs allows
+ * nothing; an operation needs at least one VM it makes sense for.
+ */
+export function applianceGateFailure(a: ApplianceView, op: ApplianceOp): string[] | null {
+  const running = Object.entries(a.currentOperations);
+  if (running.length > 0) {
+    const [task, other] = running[0]!;
+    return failure("OTHER_OPERATION_IN_PROGRESS", "VM_appliance", a.ref, other, task);
+  }
+  if (a.powerStates.length === 0) return failure("OPERATION_NOT_ALLOWED", "Appliance has no VMs.");
+  const [ok, why]: [(p: Power) => boolean, string] =
+    op === "start"
+      ? [(p) => p === "Halted", "There are no halted VMs in this appliance."]
+      : op === "clean_shutdown"
+        ? [(p) => p === "Running", "There are no running VMs in this appliance."]
+        : [(p) => p !== "Halted", "All VMs in this appliance are halted."];
+  return a.powerStates.some(ok) ? null : failure("OPERATION_NOT_ALLOWED", why);
+}
+
+export function applianceAllowedOperations(a: ApplianceView): ApplianceOp[] {
+  return APPLIANCE_OPS.filter((op) => applianceGateFailure(a, op) === null);
 }

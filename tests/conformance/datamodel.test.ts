@@ -21,7 +21,7 @@ beforeAll(async () => {
   // What the simulator serves (system.listMethods lists every datamodel message, as xapi does, served or not).
   served = new Set(buildRegistry().names());
   // Objects of the classes the seed leaves empty: a running VM (VBD, VDI, VIF, guest metrics), a halted one with a
-  // vTPM, a task, a message.
+  // vTPM, a task, a message, an appliance and a VM group.
   const vm = await newVm(url, session, "Debian Bookworm 12", "conformance");
   await call(url, "VM.start", session, vm, false, false);
   await call(url, "VTPM.create", session, await newVm(url, session, "Debian Bookworm 12", "conformance-vtpm"), false);
@@ -29,6 +29,15 @@ beforeAll(async () => {
   const [pool] = await call<string[]>(url, "pool.get_all", session);
   const uuid = await call<string>(url, "pool.get_uuid", session, pool);
   await call(url, "message.create", session, "CONFORMANCE", 5, "Pool", uuid, "body");
+  // An appliance with the running VM in it, and an anti-affinity group with it too.
+  const appliance = await call<string>(url, "VM_appliance.create", session, { name_label: "conformance" });
+  await call(url, "VM.set_appliance", session, vm, appliance);
+  const group = await call<string>(url, "VM_group.create", session, {
+    name_label: "conformance",
+    name_description: "",
+    placement: "anti_affinity",
+  });
+  await call(url, "VM.set_groups", session, vm, [group]);
 });
 afterAll(() => s.close());
 

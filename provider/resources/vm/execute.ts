@@ -34,6 +34,7 @@ import {
 import type { PhaseDeadline } from "../deadline";
 import { ProviderError } from "../errors";
 import { executeGuestStep } from "./execute-guest";
+import { executeProtectionStep } from "./execute-protection";
 import { disksByKey, nicsByKey } from "./observe";
 
 export interface ExecContext {
@@ -126,6 +127,11 @@ async function executeStep(r: Run, step: VmStep): Promise<void> {
     case "setCdrom":
     case "writeConfigDrive":
       return executeGuestStep(r, step);
+    case "setGroup":
+    case "setBlockedOps":
+    case "revert":
+    case "snapshot":
+      return executeProtectionStep(r, step);
     case "addDisk":
       return addDisk(r, step);
     case "removeDisk":

@@ -29,6 +29,7 @@ import {
 import { phaseDeadline, type PhaseDeadline } from "../deadline";
 import { ProviderError } from "../errors";
 import { createdByStack, execute, powerOp, runFor } from "./execute";
+import { AUTO_SNAPSHOT_KEY, destroySnapshot } from "./execute-protection";
 import { makeFromSource } from "./source";
 import { CREATING_KEY, cloneName, findUnfinishedCreate } from "./identity";
 import { observe, type Desired, type SrFeatures } from "./observe";
@@ -47,6 +48,7 @@ export const VM_OUTPUT_KEYS = [
   "imported",
   "cloudInitDigest",
   "hasCdDrive",
+  "inAppliance",
 ] as const;
 
 /** The template recorded for an imported VM whose template is not known (xapi keeps no trace of it). */
@@ -125,6 +127,8 @@ async function reconcile(
   deadline: PhaseDeadline,
   allowRestart: boolean,
   creating = false,
+  /** The snapshot last reverted to, from the state (not observable on the VM); a create has reverted to nothing. */
+  revertedTo: string | undefined = creating ? news.revertTo : undefined,
 ) {
   const client = conn.clientFor(news.url);
   const inventory = await conn.inventoryFor(news.url);
@@ -143,11 +147,18 @@ async function reconcile(
     }
   }
   // Observed before the new disks are tagged: the tag says who may destroy them, which the plan does not use.
-  const actual = await outputs(conn, ref, news);
+  const actual = { ...(await outputs(conn, ref, news)), revertTo: revertedTo };
   for (const vdi of untaggedDisks)
     await run.xen.VDI.add_to_other_config(vdi, OWNER_KEY, news.ownershipKey!).catch(() => undefined);
-  const plan = planVm(actual, { ...news, allowRestart }, { creating });
+  let plan = planVm(actual, { ...news, allowRestart }, { creating });
   if (plan.blocked) throw new ProviderError(plan.blocked, { path: news.nameLabel, code: "BLOCKED" });
+  if (plan.steps[0]?.kind === "revert") {
+    // The revert changes what the rest is planned from: the VM as the snapshot left it.
+    await execute({ client, inventory, deadline, ref, news }, [plan.steps[0]]);
+    const reverted = await outputs(conn, ref, news);
+    plan = planVm({ ...reverted, revertTo: news.revertTo }, { ...news, allowRestart });
+    if (plan.blocked) throw new ProviderError(plan.blocked, { path: news.nameLabel, code: "BLOCKED" });
+  }
   await perHost.run(actual.residentOn || UNPLACED, () =>
     execute({ client, inventory, deadline, ref, news }, plan.steps),
   );
@@ -247,6 +258,8 @@ function asState(olds: Record<string, unknown>): VmState {
     source: s.source ?? s.template!,
     cloneMode: s.cloneMode ?? "fast",
     cloudInitChangePolicy: s.cloudInitChangePolicy ?? "restart",
+    snapshotBeforeChange: s.snapshotBeforeChange ?? false,
+    snapshotsKept: s.snapshotsKept ?? 3,
     tags: s.tags ?? [],
     otherConfig: s.otherConfig ?? {},
     // The schema's defaults: a state without them (an import) has them as they would be.
@@ -271,6 +284,33 @@ async function recordedProps(conn: Connections, ref: string, news: VmInputs, uui
   return { ...observed, ...pick(news) };
 }
 
+/**
+ * An anti-affinity group keeps its members apart only where the pool places them: an `affinityHost` that puts this
+ * VM beside another member is said in preview (the pool does not refuse it).
+ */
+async function groupWarnings(conn: Connections, id: string, news: VmInputs): Promise<string[]> {
+  try {
+    const inventory = await conn.inventoryFor(news.url);
+    const named = (r: Rec, name: string) => r.uuid === name || r.name_label === name;
+    const group = [...inventory.all("VM_group")].find(([, g]) => named(g as unknown as Rec, news.group!));
+    if (!group || (group[1] as unknown as Rec).placement !== "anti_affinity") return [];
+    const host = [...inventory.all("host")].find(([, h]) => named(h as unknown as Rec, news.affinityHost!));
+    if (!host) return [];
+    const lines: string[] = [];
+    for (const member of refs(group[1] as unknown as Rec, "VMs")) {
+      const rec = inventory.get("VM", member) as unknown as Rec | undefined;
+      if (!rec || rec.uuid === id) continue;
+      if (rec.affinity === host[0] || rec.resident_on === host[0])
+        lines.push(
+          `warning: xen:Vm ${news.nameLabel}: affinityHost ${news.affinityHost} puts it on the host of ${rec.name_label}, another member of anti-affinity group ${news.group}`,
+        );
+    }
+    return lines;
+  } catch {
+    return []; // a warning never fails a preview
+  }
+}
+
 /** The Vm provider over the connections of `ctx` (built by configure() from the stack config). */
 export function vmProvider(ctx: ProviderContext): Provider {
   return {
@@ -286,13 +326,25 @@ export function vmProvider(ctx: ProviderContext): Provider {
         source: "(known at apply time)",
       });
       if (result.failures.length > 0) return { failures: result.failures };
+      const { group, affinityHost, nameLabel } = (result.inputs ?? {}) as Partial<VmInputs>;
+      if (typeof group === "string" && typeof affinityHost === "string" && !isUnknownInput(group)) {
+        const key = `${news.url ?? ""} ${group}`;
+        const pinned = ctx.pinnedMembers.get(key) ?? new Map<string, string>();
+        const other = pinned.get(affinityHost);
+        if (other !== undefined && other !== nameLabel)
+          say(
+            `warning: xen:Vm ${nameLabel}: affinityHost ${affinityHost} is also ${other}'s, and both are in group ${group}: the group's anti-affinity cannot keep them apart`,
+          );
+        pinned.set(affinityHost, String(nameLabel));
+        ctx.pinnedMembers.set(key, pinned);
+      }
       // A template known only at apply time is the source known then.
       if (result.inputs && news.source === undefined && isUnknownInput(news.template))
         result.inputs.source = news.template;
       return { inputs: result.inputs };
     },
 
-    async diff(_id, olds, news) {
+    async diff(id, olds, news) {
       const old = asState(olds);
       const inputs = inputsOf<VmInputs>(news);
       // An imported VM was never tagged: taking on the key of its resource is not a change to it.
@@ -300,6 +352,8 @@ export function vmProvider(ctx: ProviderContext): Provider {
       const plan = planVm(old, inputs);
       if (plan.blocked) throw new ProviderError(plan.blocked, { path: `xen:Vm ${(news.nameLabel as string) ?? ""}` });
       for (const line of describePlan(String(news.nameLabel ?? olds.nameLabel), plan)) say(line);
+      if (inputs.group !== undefined && inputs.affinityHost !== undefined && !isUnknownInput(inputs.group))
+        for (const line of await groupWarnings(ctx.connections, id, inputs)) say(line);
       return {
         changes: plan.changed.length > 0,
         replaces: plan.replaces,
@@ -370,6 +424,8 @@ export function vmProvider(ctx: ProviderContext): Provider {
         delete generated.source;
         delete generated.cloneMode;
         delete generated.cloudInitChangePolicy;
+        delete generated.snapshotBeforeChange;
+        delete generated.snapshotsKept;
       }
       return readResult(id, outs, VM_OUTPUT_KEYS);
     },
@@ -382,7 +438,7 @@ export function vmProvider(ctx: ProviderContext): Provider {
       const ref = (await conn.inventoryFor(news.url)).byUuid("VM", id)?.ref ?? (await client.getByUuid("VM", id));
       let outs: VmState;
       try {
-        await reconcile(conn, ref, news, deadline, news.allowRestart);
+        await reconcile(conn, ref, news, deadline, news.allowRestart, false, (olds as Partial<VmState>).revertTo);
         outs = await outputs(conn, ref, news);
         await markFinished(conn, news.url, ref, Math.max(deadline.remainingMs(), RECORDING_BUDGET_MS));
       } catch (e) {
@@ -406,6 +462,14 @@ export function vmProvider(ctx: ProviderContext): Provider {
       const read = cached(inventory, client);
       try {
         const vm = await read("VM", ref);
+        const guarded = Object.keys(map(vm, "blocked_operations")).filter((k) =>
+          ["destroy", ...(str(vm, "power_state") === "Halted" ? [] : ["clean_shutdown", "hard_shutdown"])].includes(k),
+        );
+        if (guarded.length > 0)
+          throw new ProviderError(
+            `the VM is protected (blocked_operations ${guarded.join(", ")}): set protect: { destroy: false, shutdown: false } on it and run pulumi up, then destroy it. Nothing was changed`,
+            { path: `xen:Vm ${olds.nameLabel}`, code: "PROTECTED" },
+          );
         const vdis: string[] = [];
         for (const vbdRef of refs(vm, "VBDs")) {
           const vbd = await read("VBD", vbdRef);
@@ -418,6 +482,11 @@ export function vmProvider(ctx: ProviderContext): Provider {
         }
         for (const op of haltForDelete(str(vm, "power_state") as PowerState, shutdownPolicy(olds, olds)))
           await powerOp(run, op);
+        // The snapshots snapshotBeforeChange took go with the VM; others (xen.Snapshot, by hand) are not ours.
+        for (const snap of refs(vm, "snapshots")) {
+          const rec = await read("VM", snap).catch(() => undefined);
+          if (rec && map(rec, "other_config")[AUTO_SNAPSHOT_KEY] === vm.uuid) await destroySnapshot(run, snap);
+        }
         await run.xen.VM.destroy(ref);
         for (const vdi of vdis) {
           await run.xen.VDI.destroy(vdi).catch((e: unknown) => {
@@ -436,8 +505,11 @@ export function vmProvider(ctx: ProviderContext): Provider {
 function pick(news: VmInputs): Partial<VmInputs> {
   const { template, source, cloneMode, url, allowRestart, waitForIp, timeouts, shutdownTimeout, ownershipKey, adopt } =
     news;
-  const { cloudInit, cloudInitChangePolicy } = news;
+  const { cloudInit, cloudInitChangePolicy, revertTo, snapshotBeforeChange, snapshotsKept } = news;
   return clean({
+    revertTo,
+    snapshotBeforeChange,
+    snapshotsKept,
     template,
     source,
     cloneMode,

@@ -3,6 +3,7 @@
  * names, devices under their keys, in the program's order). Reads only; decides nothing.
  */
 import { CONFIG_DRIVE_KEY, DISK_KEY, KEEP_KEY, NIC_KEY, diskKey, nicKeys } from "../../plan/devices";
+import { protectOf } from "../../plan/protection";
 import type { ObservedDisk, ObservedNic, VmState } from "../../plan/vm";
 import type { PowerState, VmInputs } from "../../schema";
 import { OWNER_KEY, isGone, isNullRef, map, num, refs, sameForm, str, type Reader, type Rec } from "../common";
@@ -93,6 +94,7 @@ export async function observe(reader: Reader, ref: string, desired: Desired, srF
   const { disks, diskUuids, onlineResizable } = await observeDisks(reader, vm, desired, srFeatures);
   const networks = await observeNics(reader, vm, desired);
   const guest = await observeGuest(reader, vm, desired);
+  const blocked = new Set(Object.keys(map(vm, "blocked_operations")));
 
   let affinityHost: string | undefined;
   if (!isNullRef(vm.affinity))
@@ -151,12 +153,23 @@ export async function observe(reader: Reader, ref: string, desired: Desired, srF
     onlineResizable,
     pvDrivers,
     ...guest,
+    ...(desired.protect !== undefined || blocked.size > 0 ? { protect: protectOf(blocked) } : {}),
+    inAppliance: !isNullRef(vm.appliance),
+    ...(await observeGroup(reader, vm, desired)),
   };
+}
+
+/** The VM's group, in the form the program names it (xapi allows one group per VM). */
+async function observeGroup(reader: Reader, vm: Rec, desired: Desired): Promise<{ group?: string }> {
+  const [ref] = refs(vm, "groups");
+  if (ref === undefined || isNullRef(ref)) return { group: undefined };
+  const group = await readOrGone(reader, "VM_group", ref);
+  return group ? { group: sameForm(desired.group, group) } : { group: undefined };
 }
 
 async function readOrGone(
   reader: Reader,
-  cls: "VM_metrics" | "VM_guest_metrics",
+  cls: "VM_metrics" | "VM_guest_metrics" | "VM_group",
   ref: string,
 ): Promise<Rec | undefined> {
   try {

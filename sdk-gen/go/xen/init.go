@@ -21,16 +21,22 @@ func (m *module) Version() semver.Version {
 
 func (m *module) Construct(ctx *pulumi.Context, name, typ, urn string) (r pulumi.Resource, err error) {
 	switch typ {
+	case "xen:index:Appliance":
+		r = &Appliance{}
 	case "xen:index:Host":
 		r = &Host{}
 	case "xen:index:Image":
 		r = &Image{}
 	case "xen:index:Pool":
 		r = &Pool{}
+	case "xen:index:Snapshot":
+		r = &Snapshot{}
 	case "xen:index:Template":
 		r = &Template{}
 	case "xen:index:Vm":
 		r = &Vm{}
+	case "xen:index:VmGroup":
+		r = &VmGroup{}
 	default:
 		return nil, fmt.Errorf("unknown resource type: %s", typ)
 	}

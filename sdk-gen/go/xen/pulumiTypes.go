@@ -13,6 +13,157 @@ import (
 
 var _ = internal.GetEnvOrDefault
 
+// ApplianceMember.
+type ApplianceMember struct {
+	// Start order: lower first (VM.order); default 0. Members stop in the reverse order.
+	Order *int `pulumi:"order"`
+	// How long to wait after shutting this VM down before the next one stops; default 0.
+	ShutdownDelay interface{} `pulumi:"shutdownDelay"`
+	// How long to wait after starting this VM before the next order starts (seconds or `"30s"`); default 0.
+	StartDelay interface{} `pulumi:"startDelay"`
+	// UUID of the VM (a xen.Vm's `uuid`).
+	Vm string `pulumi:"vm"`
+}
+
+// Defaults sets the appropriate defaults for ApplianceMember
+func (val *ApplianceMember) Defaults() *ApplianceMember {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.Order == nil {
+		order_ := 0
+		tmp.Order = &order_
+	}
+	return &tmp
+}
+
+// ApplianceMemberInput is an input type that accepts ApplianceMemberArgs and ApplianceMemberOutput values.
+// You can construct a concrete instance of `ApplianceMemberInput` via:
+//
+//	ApplianceMemberArgs{...}
+type ApplianceMemberInput interface {
+	pulumi.Input
+
+	ToApplianceMemberOutput() ApplianceMemberOutput
+	ToApplianceMemberOutputWithContext(context.Context) ApplianceMemberOutput
+}
+
+// ApplianceMember.
+type ApplianceMemberArgs struct {
+	// Start order: lower first (VM.order); default 0. Members stop in the reverse order.
+	Order pulumi.IntPtrInput `pulumi:"order"`
+	// How long to wait after shutting this VM down before the next one stops; default 0.
+	ShutdownDelay pulumi.Input `pulumi:"shutdownDelay"`
+	// How long to wait after starting this VM before the next order starts (seconds or `"30s"`); default 0.
+	StartDelay pulumi.Input `pulumi:"startDelay"`
+	// UUID of the VM (a xen.Vm's `uuid`).
+	Vm pulumi.StringInput `pulumi:"vm"`
+}
+
+// Defaults sets the appropriate defaults for ApplianceMemberArgs
+func (val *ApplianceMemberArgs) Defaults() *ApplianceMemberArgs {
+	if val == nil {
+		return nil
+	}
+	tmp := *val
+	if tmp.Order == nil {
+		tmp.Order = pulumi.IntPtr(0)
+	}
+	return &tmp
+}
+func (ApplianceMemberArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*ApplianceMember)(nil)).Elem()
+}
+
+func (i ApplianceMemberArgs) ToApplianceMemberOutput() ApplianceMemberOutput {
+	return i.ToApplianceMemberOutputWithContext(context.Background())
+}
+
+func (i ApplianceMemberArgs) ToApplianceMemberOutputWithContext(ctx context.Context) ApplianceMemberOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ApplianceMemberOutput)
+}
+
+// ApplianceMemberArrayInput is an input type that accepts ApplianceMemberArray and ApplianceMemberArrayOutput values.
+// You can construct a concrete instance of `ApplianceMemberArrayInput` via:
+//
+//	ApplianceMemberArray{ ApplianceMemberArgs{...} }
+type ApplianceMemberArrayInput interface {
+	pulumi.Input
+
+	ToApplianceMemberArrayOutput() ApplianceMemberArrayOutput
+	ToApplianceMemberArrayOutputWithContext(context.Context) ApplianceMemberArrayOutput
+}
+
+type ApplianceMemberArray []ApplianceMemberInput
+
+func (ApplianceMemberArray) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]ApplianceMember)(nil)).Elem()
+}
+
+func (i ApplianceMemberArray) ToApplianceMemberArrayOutput() ApplianceMemberArrayOutput {
+	return i.ToApplianceMemberArrayOutputWithContext(context.Background())
+}
+
+func (i ApplianceMemberArray) ToApplianceMemberArrayOutputWithContext(ctx context.Context) ApplianceMemberArrayOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(ApplianceMemberArrayOutput)
+}
+
+// ApplianceMember.
+type ApplianceMemberOutput struct{ *pulumi.OutputState }
+
+func (ApplianceMemberOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*ApplianceMember)(nil)).Elem()
+}
+
+func (o ApplianceMemberOutput) ToApplianceMemberOutput() ApplianceMemberOutput {
+	return o
+}
+
+func (o ApplianceMemberOutput) ToApplianceMemberOutputWithContext(ctx context.Context) ApplianceMemberOutput {
+	return o
+}
+
+// Start order: lower first (VM.order); default 0. Members stop in the reverse order.
+func (o ApplianceMemberOutput) Order() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v ApplianceMember) *int { return v.Order }).(pulumi.IntPtrOutput)
+}
+
+// How long to wait after shutting this VM down before the next one stops; default 0.
+func (o ApplianceMemberOutput) ShutdownDelay() pulumi.AnyOutput {
+	return o.ApplyT(func(v ApplianceMember) interface{} { return v.ShutdownDelay }).(pulumi.AnyOutput)
+}
+
+// How long to wait after starting this VM before the next order starts (seconds or `"30s"`); default 0.
+func (o ApplianceMemberOutput) StartDelay() pulumi.AnyOutput {
+	return o.ApplyT(func(v ApplianceMember) interface{} { return v.StartDelay }).(pulumi.AnyOutput)
+}
+
+// UUID of the VM (a xen.Vm's `uuid`).
+func (o ApplianceMemberOutput) Vm() pulumi.StringOutput {
+	return o.ApplyT(func(v ApplianceMember) string { return v.Vm }).(pulumi.StringOutput)
+}
+
+type ApplianceMemberArrayOutput struct{ *pulumi.OutputState }
+
+func (ApplianceMemberArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]ApplianceMember)(nil)).Elem()
+}
+
+func (o ApplianceMemberArrayOutput) ToApplianceMemberArrayOutput() ApplianceMemberArrayOutput {
+	return o
+}
+
+func (o ApplianceMemberArrayOutput) ToApplianceMemberArrayOutputWithContext(ctx context.Context) ApplianceMemberArrayOutput {
+	return o
+}
+
+func (o ApplianceMemberArrayOutput) Index(i pulumi.IntInput) ApplianceMemberOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) ApplianceMember {
+		return vs[0].([]ApplianceMember)[vs[1].(int)]
+	}).(ApplianceMemberOutput)
+}
+
 // PoolHa.
 type PoolHa struct {
 	// Whether HA is on. Turning it on needs a shared heartbeat SR and at least two hosts.
@@ -1019,7 +1170,187 @@ func (o VmNetworkArrayOutput) Index(i pulumi.IntInput) VmNetworkOutput {
 	}).(VmNetworkOutput)
 }
 
+// What `protect` guards (each a XenAPI blocked operation).
+type VmProtect struct {
+	// Block VM.destroy.
+	Destroy *bool `pulumi:"destroy"`
+	// Block live migration (VM.pool_migrate, VM.migrate_send).
+	Migrate *bool `pulumi:"migrate"`
+	// Block clean/hard shutdown, reboot and suspend.
+	Shutdown *bool `pulumi:"shutdown"`
+}
+
+// VmProtectInput is an input type that accepts VmProtectArgs and VmProtectOutput values.
+// You can construct a concrete instance of `VmProtectInput` via:
+//
+//	VmProtectArgs{...}
+type VmProtectInput interface {
+	pulumi.Input
+
+	ToVmProtectOutput() VmProtectOutput
+	ToVmProtectOutputWithContext(context.Context) VmProtectOutput
+}
+
+// What `protect` guards (each a XenAPI blocked operation).
+type VmProtectArgs struct {
+	// Block VM.destroy.
+	Destroy pulumi.BoolPtrInput `pulumi:"destroy"`
+	// Block live migration (VM.pool_migrate, VM.migrate_send).
+	Migrate pulumi.BoolPtrInput `pulumi:"migrate"`
+	// Block clean/hard shutdown, reboot and suspend.
+	Shutdown pulumi.BoolPtrInput `pulumi:"shutdown"`
+}
+
+func (VmProtectArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*VmProtect)(nil)).Elem()
+}
+
+func (i VmProtectArgs) ToVmProtectOutput() VmProtectOutput {
+	return i.ToVmProtectOutputWithContext(context.Background())
+}
+
+func (i VmProtectArgs) ToVmProtectOutputWithContext(ctx context.Context) VmProtectOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(VmProtectOutput)
+}
+
+func (i VmProtectArgs) ToVmProtectPtrOutput() VmProtectPtrOutput {
+	return i.ToVmProtectPtrOutputWithContext(context.Background())
+}
+
+func (i VmProtectArgs) ToVmProtectPtrOutputWithContext(ctx context.Context) VmProtectPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(VmProtectOutput).ToVmProtectPtrOutputWithContext(ctx)
+}
+
+// VmProtectPtrInput is an input type that accepts VmProtectArgs, VmProtectPtr and VmProtectPtrOutput values.
+// You can construct a concrete instance of `VmProtectPtrInput` via:
+//
+//	        VmProtectArgs{...}
+//
+//	or:
+//
+//	        nil
+type VmProtectPtrInput interface {
+	pulumi.Input
+
+	ToVmProtectPtrOutput() VmProtectPtrOutput
+	ToVmProtectPtrOutputWithContext(context.Context) VmProtectPtrOutput
+}
+
+type vmProtectPtrType VmProtectArgs
+
+func VmProtectPtr(v *VmProtectArgs) VmProtectPtrInput {
+	return (*vmProtectPtrType)(v)
+}
+
+func (*vmProtectPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**VmProtect)(nil)).Elem()
+}
+
+func (i *vmProtectPtrType) ToVmProtectPtrOutput() VmProtectPtrOutput {
+	return i.ToVmProtectPtrOutputWithContext(context.Background())
+}
+
+func (i *vmProtectPtrType) ToVmProtectPtrOutputWithContext(ctx context.Context) VmProtectPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(VmProtectPtrOutput)
+}
+
+// What `protect` guards (each a XenAPI blocked operation).
+type VmProtectOutput struct{ *pulumi.OutputState }
+
+func (VmProtectOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*VmProtect)(nil)).Elem()
+}
+
+func (o VmProtectOutput) ToVmProtectOutput() VmProtectOutput {
+	return o
+}
+
+func (o VmProtectOutput) ToVmProtectOutputWithContext(ctx context.Context) VmProtectOutput {
+	return o
+}
+
+func (o VmProtectOutput) ToVmProtectPtrOutput() VmProtectPtrOutput {
+	return o.ToVmProtectPtrOutputWithContext(context.Background())
+}
+
+func (o VmProtectOutput) ToVmProtectPtrOutputWithContext(ctx context.Context) VmProtectPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v VmProtect) *VmProtect {
+		return &v
+	}).(VmProtectPtrOutput)
+}
+
+// Block VM.destroy.
+func (o VmProtectOutput) Destroy() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v VmProtect) *bool { return v.Destroy }).(pulumi.BoolPtrOutput)
+}
+
+// Block live migration (VM.pool_migrate, VM.migrate_send).
+func (o VmProtectOutput) Migrate() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v VmProtect) *bool { return v.Migrate }).(pulumi.BoolPtrOutput)
+}
+
+// Block clean/hard shutdown, reboot and suspend.
+func (o VmProtectOutput) Shutdown() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v VmProtect) *bool { return v.Shutdown }).(pulumi.BoolPtrOutput)
+}
+
+type VmProtectPtrOutput struct{ *pulumi.OutputState }
+
+func (VmProtectPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**VmProtect)(nil)).Elem()
+}
+
+func (o VmProtectPtrOutput) ToVmProtectPtrOutput() VmProtectPtrOutput {
+	return o
+}
+
+func (o VmProtectPtrOutput) ToVmProtectPtrOutputWithContext(ctx context.Context) VmProtectPtrOutput {
+	return o
+}
+
+func (o VmProtectPtrOutput) Elem() VmProtectOutput {
+	return o.ApplyT(func(v *VmProtect) VmProtect {
+		if v != nil {
+			return *v
+		}
+		var ret VmProtect
+		return ret
+	}).(VmProtectOutput)
+}
+
+// Block VM.destroy.
+func (o VmProtectPtrOutput) Destroy() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *VmProtect) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.Destroy
+	}).(pulumi.BoolPtrOutput)
+}
+
+// Block live migration (VM.pool_migrate, VM.migrate_send).
+func (o VmProtectPtrOutput) Migrate() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *VmProtect) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.Migrate
+	}).(pulumi.BoolPtrOutput)
+}
+
+// Block clean/hard shutdown, reboot and suspend.
+func (o VmProtectPtrOutput) Shutdown() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *VmProtect) *bool {
+		if v == nil {
+			return nil
+		}
+		return v.Shutdown
+	}).(pulumi.BoolPtrOutput)
+}
+
 func init() {
+	pulumi.RegisterInputType(reflect.TypeOf((*ApplianceMemberInput)(nil)).Elem(), ApplianceMemberArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*ApplianceMemberArrayInput)(nil)).Elem(), ApplianceMemberArray{})
 	pulumi.RegisterInputType(reflect.TypeOf((*PoolHaInput)(nil)).Elem(), PoolHaArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*PoolHaPtrInput)(nil)).Elem(), PoolHaArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*TimeoutsInput)(nil)).Elem(), TimeoutsArgs{})
@@ -1032,6 +1363,10 @@ func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*VmDiskArrayInput)(nil)).Elem(), VmDiskArray{})
 	pulumi.RegisterInputType(reflect.TypeOf((*VmNetworkInput)(nil)).Elem(), VmNetworkArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*VmNetworkArrayInput)(nil)).Elem(), VmNetworkArray{})
+	pulumi.RegisterInputType(reflect.TypeOf((*VmProtectInput)(nil)).Elem(), VmProtectArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*VmProtectPtrInput)(nil)).Elem(), VmProtectArgs{})
+	pulumi.RegisterOutputType(ApplianceMemberOutput{})
+	pulumi.RegisterOutputType(ApplianceMemberArrayOutput{})
 	pulumi.RegisterOutputType(PoolHaOutput{})
 	pulumi.RegisterOutputType(PoolHaPtrOutput{})
 	pulumi.RegisterOutputType(TimeoutsOutput{})
@@ -1044,4 +1379,6 @@ func init() {
 	pulumi.RegisterOutputType(VmDiskArrayOutput{})
 	pulumi.RegisterOutputType(VmNetworkOutput{})
 	pulumi.RegisterOutputType(VmNetworkArrayOutput{})
+	pulumi.RegisterOutputType(VmProtectOutput{})
+	pulumi.RegisterOutputType(VmProtectPtrOutput{})
 }

@@ -48,12 +48,16 @@ type Vm struct {
 	DomainType pulumi.StringOutput `pulumi:"domainType"`
 	// `bios` or `uefi` (HVM_boot_params firmware); default: the source's. A guest's boot loader is installed for one firmware, so changing it replaces the VM. One of: "bios", "uefi".
 	Firmware pulumi.StringPtrOutput `pulumi:"firmware"`
+	// A VM group (a xen.VmGroup's nameLabel or uuid) the VM belongs to: with `anti-affinity` the pool keeps members on different hosts when it places them. A preview warns when `affinityHost` puts two members on one host.
+	Group pulumi.StringPtrOutput `pulumi:"group"`
 	// HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. One of: "restart", "best-effort", "".
 	HaRestartPriority pulumi.StringPtrOutput `pulumi:"haRestartPriority"`
 	// Whether the VM has a CD drive (the config drive aside).
 	HasCdDrive pulumi.BoolOutput `pulumi:"hasCdDrive"`
 	// True when the VM was brought in by `pulumi import`: its template is recorded, never a reason to replace it.
 	Imported pulumi.BoolOutput `pulumi:"imported"`
+	// Whether the VM belongs to an appliance (xen.Appliance), which then starts and stops it.
+	InAppliance pulumi.BoolOutput `pulumi:"inAppliance"`
 	// The addresses the guest agent reports (empty without PV drivers or when not running).
 	IpAddresses pulumi.StringArrayOutput `pulumi:"ipAddresses"`
 	// Static memory maximum; default `memory`. Changing it on a running VM needs a restart (allowRestart).
@@ -74,14 +78,22 @@ type Vm struct {
 	OtherConfig pulumi.StringMapOutput `pulumi:"otherConfig"`
 	// Desired power state; default `Running`. One of: "Halted", "Paused", "Running", "Suspended".
 	PowerState pulumi.StringPtrOutput `pulumi:"powerState"`
+	// Guards written to the VM's blocked_operations, so that nobody destroys, shuts down or migrates it by hand either (Pulumi's own `protect` only guards the stack). `pulumi destroy` of a protected VM fails and says what to change first; a change that needs a restart while `shutdown` is guarded is refused the same way.
+	Protect VmProtectPtrOutput `pulumi:"protect"`
 	// Whether the guest reports PV drivers (clean shutdown, live vCPU and device changes need them).
 	PvDrivers pulumi.BoolOutput `pulumi:"pvDrivers"`
 	// UUID of the host the VM runs on ("" when not running).
 	ResidentOn pulumi.StringOutput `pulumi:"residentOn"`
+	// UUID of a snapshot of this VM (a xen.Snapshot's uuid) to go back to: a new value is an explicit, previewed VM.revert. The VM keeps its uuid; its disks and configuration become the snapshot's; the other inputs are then applied as usual.
+	RevertTo pulumi.StringPtrOutput `pulumi:"revertTo"`
 	// UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on a running VM needs a restart (allowRestart).
 	SecureBoot pulumi.BoolPtrOutput `pulumi:"secureBoot"`
 	// How long a clean shutdown may take before it is followed by a hard one (said in the output, never silently); default 3 minutes.
 	ShutdownTimeout pulumi.AnyOutput `pulumi:"shutdownTimeout"`
+	// Take a snapshot before any restart-level change (default false), keeping the last `snapshotsKept`.
+	SnapshotBeforeChange pulumi.BoolPtrOutput `pulumi:"snapshotBeforeChange"`
+	// How many automatic snapshots (snapshotBeforeChange) to keep; default 3. The oldest go first.
+	SnapshotsKept pulumi.IntPtrOutput `pulumi:"snapshotsKept"`
 	// What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.
 	Source pulumi.StringPtrOutput `pulumi:"source"`
 	// XenAPI tags (a set: their order is not a change).
@@ -138,6 +150,12 @@ func NewVm(ctx *pulumi.Context,
 	}
 	if args.PowerState == nil {
 		args.PowerState = pulumi.StringPtr("Running")
+	}
+	if args.SnapshotBeforeChange == nil {
+		args.SnapshotBeforeChange = pulumi.BoolPtr(false)
+	}
+	if args.SnapshotsKept == nil {
+		args.SnapshotsKept = pulumi.IntPtr(3)
 	}
 	if args.WaitForIp == nil {
 		args.WaitForIp = pulumi.BoolPtr(false)
@@ -197,6 +215,8 @@ type vmArgs struct {
 	Disks []VmDisk `pulumi:"disks"`
 	// `bios` or `uefi` (HVM_boot_params firmware); default: the source's. A guest's boot loader is installed for one firmware, so changing it replaces the VM. One of: "bios", "uefi".
 	Firmware *string `pulumi:"firmware"`
+	// A VM group (a xen.VmGroup's nameLabel or uuid) the VM belongs to: with `anti-affinity` the pool keeps members on different hosts when it places them. A preview warns when `affinityHost` puts two members on one host.
+	Group *string `pulumi:"group"`
 	// HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. One of: "restart", "best-effort", "".
 	HaRestartPriority *string `pulumi:"haRestartPriority"`
 	// Static memory maximum; default `memory`. Changing it on a running VM needs a restart (allowRestart).
@@ -213,10 +233,18 @@ type vmArgs struct {
 	OtherConfig map[string]string `pulumi:"otherConfig"`
 	// Desired power state; default `Running`. One of: "Halted", "Paused", "Running", "Suspended".
 	PowerState *string `pulumi:"powerState"`
+	// Guards written to the VM's blocked_operations, so that nobody destroys, shuts down or migrates it by hand either (Pulumi's own `protect` only guards the stack). `pulumi destroy` of a protected VM fails and says what to change first; a change that needs a restart while `shutdown` is guarded is refused the same way.
+	Protect *VmProtect `pulumi:"protect"`
+	// UUID of a snapshot of this VM (a xen.Snapshot's uuid) to go back to: a new value is an explicit, previewed VM.revert. The VM keeps its uuid; its disks and configuration become the snapshot's; the other inputs are then applied as usual.
+	RevertTo *string `pulumi:"revertTo"`
 	// UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on a running VM needs a restart (allowRestart).
 	SecureBoot *bool `pulumi:"secureBoot"`
 	// How long a clean shutdown may take before it is followed by a hard one (said in the output, never silently); default 3 minutes.
 	ShutdownTimeout interface{} `pulumi:"shutdownTimeout"`
+	// Take a snapshot before any restart-level change (default false), keeping the last `snapshotsKept`.
+	SnapshotBeforeChange *bool `pulumi:"snapshotBeforeChange"`
+	// How many automatic snapshots (snapshotBeforeChange) to keep; default 3. The oldest go first.
+	SnapshotsKept *int `pulumi:"snapshotsKept"`
 	// What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.
 	Source *string `pulumi:"source"`
 	// XenAPI tags (a set: their order is not a change).
@@ -259,6 +287,8 @@ type VmArgs struct {
 	Disks VmDiskArrayInput
 	// `bios` or `uefi` (HVM_boot_params firmware); default: the source's. A guest's boot loader is installed for one firmware, so changing it replaces the VM. One of: "bios", "uefi".
 	Firmware pulumi.StringPtrInput
+	// A VM group (a xen.VmGroup's nameLabel or uuid) the VM belongs to: with `anti-affinity` the pool keeps members on different hosts when it places them. A preview warns when `affinityHost` puts two members on one host.
+	Group pulumi.StringPtrInput
 	// HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. One of: "restart", "best-effort", "".
 	HaRestartPriority pulumi.StringPtrInput
 	// Static memory maximum; default `memory`. Changing it on a running VM needs a restart (allowRestart).
@@ -275,10 +305,18 @@ type VmArgs struct {
 	OtherConfig pulumi.StringMapInput
 	// Desired power state; default `Running`. One of: "Halted", "Paused", "Running", "Suspended".
 	PowerState pulumi.StringPtrInput
+	// Guards written to the VM's blocked_operations, so that nobody destroys, shuts down or migrates it by hand either (Pulumi's own `protect` only guards the stack). `pulumi destroy` of a protected VM fails and says what to change first; a change that needs a restart while `shutdown` is guarded is refused the same way.
+	Protect VmProtectPtrInput
+	// UUID of a snapshot of this VM (a xen.Snapshot's uuid) to go back to: a new value is an explicit, previewed VM.revert. The VM keeps its uuid; its disks and configuration become the snapshot's; the other inputs are then applied as usual.
+	RevertTo pulumi.StringPtrInput
 	// UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on a running VM needs a restart (allowRestart).
 	SecureBoot pulumi.BoolPtrInput
 	// How long a clean shutdown may take before it is followed by a hard one (said in the output, never silently); default 3 minutes.
 	ShutdownTimeout pulumi.Input
+	// Take a snapshot before any restart-level change (default false), keeping the last `snapshotsKept`.
+	SnapshotBeforeChange pulumi.BoolPtrInput
+	// How many automatic snapshots (snapshotBeforeChange) to keep; default 3. The oldest go first.
+	SnapshotsKept pulumi.IntPtrInput
 	// What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.
 	Source pulumi.StringPtrInput
 	// XenAPI tags (a set: their order is not a change).
@@ -414,6 +452,11 @@ func (o VmOutput) Firmware() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Vm) pulumi.StringPtrOutput { return v.Firmware }).(pulumi.StringPtrOutput)
 }
 
+// A VM group (a xen.VmGroup's nameLabel or uuid) the VM belongs to: with `anti-affinity` the pool keeps members on different hosts when it places them. A preview warns when `affinityHost` puts two members on one host.
+func (o VmOutput) Group() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Vm) pulumi.StringPtrOutput { return v.Group }).(pulumi.StringPtrOutput)
+}
+
 // HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. One of: "restart", "best-effort", "".
 func (o VmOutput) HaRestartPriority() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Vm) pulumi.StringPtrOutput { return v.HaRestartPriority }).(pulumi.StringPtrOutput)
@@ -427,6 +470,11 @@ func (o VmOutput) HasCdDrive() pulumi.BoolOutput {
 // True when the VM was brought in by `pulumi import`: its template is recorded, never a reason to replace it.
 func (o VmOutput) Imported() pulumi.BoolOutput {
 	return o.ApplyT(func(v *Vm) pulumi.BoolOutput { return v.Imported }).(pulumi.BoolOutput)
+}
+
+// Whether the VM belongs to an appliance (xen.Appliance), which then starts and stops it.
+func (o VmOutput) InAppliance() pulumi.BoolOutput {
+	return o.ApplyT(func(v *Vm) pulumi.BoolOutput { return v.InAppliance }).(pulumi.BoolOutput)
 }
 
 // The addresses the guest agent reports (empty without PV drivers or when not running).
@@ -479,6 +527,11 @@ func (o VmOutput) PowerState() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Vm) pulumi.StringPtrOutput { return v.PowerState }).(pulumi.StringPtrOutput)
 }
 
+// Guards written to the VM's blocked_operations, so that nobody destroys, shuts down or migrates it by hand either (Pulumi's own `protect` only guards the stack). `pulumi destroy` of a protected VM fails and says what to change first; a change that needs a restart while `shutdown` is guarded is refused the same way.
+func (o VmOutput) Protect() VmProtectPtrOutput {
+	return o.ApplyT(func(v *Vm) VmProtectPtrOutput { return v.Protect }).(VmProtectPtrOutput)
+}
+
 // Whether the guest reports PV drivers (clean shutdown, live vCPU and device changes need them).
 func (o VmOutput) PvDrivers() pulumi.BoolOutput {
 	return o.ApplyT(func(v *Vm) pulumi.BoolOutput { return v.PvDrivers }).(pulumi.BoolOutput)
@@ -489,6 +542,11 @@ func (o VmOutput) ResidentOn() pulumi.StringOutput {
 	return o.ApplyT(func(v *Vm) pulumi.StringOutput { return v.ResidentOn }).(pulumi.StringOutput)
 }
 
+// UUID of a snapshot of this VM (a xen.Snapshot's uuid) to go back to: a new value is an explicit, previewed VM.revert. The VM keeps its uuid; its disks and configuration become the snapshot's; the other inputs are then applied as usual.
+func (o VmOutput) RevertTo() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Vm) pulumi.StringPtrOutput { return v.RevertTo }).(pulumi.StringPtrOutput)
+}
+
 // UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on a running VM needs a restart (allowRestart).
 func (o VmOutput) SecureBoot() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *Vm) pulumi.BoolPtrOutput { return v.SecureBoot }).(pulumi.BoolPtrOutput)
@@ -497,6 +555,16 @@ func (o VmOutput) SecureBoot() pulumi.BoolPtrOutput {
 // How long a clean shutdown may take before it is followed by a hard one (said in the output, never silently); default 3 minutes.
 func (o VmOutput) ShutdownTimeout() pulumi.AnyOutput {
 	return o.ApplyT(func(v *Vm) pulumi.AnyOutput { return v.ShutdownTimeout }).(pulumi.AnyOutput)
+}
+
+// Take a snapshot before any restart-level change (default false), keeping the last `snapshotsKept`.
+func (o VmOutput) SnapshotBeforeChange() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *Vm) pulumi.BoolPtrOutput { return v.SnapshotBeforeChange }).(pulumi.BoolPtrOutput)
+}
+
+// How many automatic snapshots (snapshotBeforeChange) to keep; default 3. The oldest go first.
+func (o VmOutput) SnapshotsKept() pulumi.IntPtrOutput {
+	return o.ApplyT(func(v *Vm) pulumi.IntPtrOutput { return v.SnapshotsKept }).(pulumi.IntPtrOutput)
 }
 
 // What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.

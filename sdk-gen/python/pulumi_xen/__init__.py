@@ -6,6 +6,7 @@ import builtins as _builtins
 from . import _utilities
 import typing
 # Export this package's modules as members:
+from .appliance import *
 from .get_host import *
 from .get_network import *
 from .get_sr import *
@@ -14,8 +15,10 @@ from .host import *
 from .image import *
 from .pool import *
 from .provider import *
+from .snapshot import *
 from .template import *
 from .vm import *
+from .vm_group import *
 from ._inputs import *
 from . import outputs
 
@@ -34,11 +37,14 @@ _utilities.register(
   "mod": "index",
   "fqn": "pulumi_xen",
   "classes": {
+   "xen:index:Appliance": "Appliance",
    "xen:index:Host": "Host",
    "xen:index:Image": "Image",
    "xen:index:Pool": "Pool",
+   "xen:index:Snapshot": "Snapshot",
    "xen:index:Template": "Template",
-   "xen:index:Vm": "Vm"
+   "xen:index:Vm": "Vm",
+   "xen:index:VmGroup": "VmGroup"
   }
  }
 ]

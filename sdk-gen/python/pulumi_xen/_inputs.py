@@ -15,6 +15,8 @@ else:
 from . import _utilities
 
 __all__ = [
+    'ApplianceMemberArgs',
+    'ApplianceMemberArgsDict',
     'PoolHaArgs',
     'PoolHaArgsDict',
     'TimeoutsArgs',
@@ -27,7 +29,104 @@ __all__ = [
     'VmDiskArgsDict',
     'VmNetworkArgs',
     'VmNetworkArgsDict',
+    'VmProtectArgs',
+    'VmProtectArgsDict',
 ]
+
+class ApplianceMemberArgsDict(TypedDict):
+    """
+    ApplianceMember.
+    """
+    vm: pulumi.Input[_builtins.str]
+    """
+    UUID of the VM (a xen.Vm's `uuid`).
+    """
+    order: NotRequired[pulumi.Input[Optional[_builtins.int]]]
+    """
+    Start order: lower first (VM.order); default 0. Members stop in the reverse order.
+    """
+    shutdown_delay: NotRequired[pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]]]
+    """
+    How long to wait after shutting this VM down before the next one stops; default 0.
+    """
+    start_delay: NotRequired[pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]]]
+    """
+    How long to wait after starting this VM before the next order starts (seconds or `"30s"`); default 0.
+    """
+
+@pulumi.input_type
+class ApplianceMemberArgs:
+    def __init__(__self__, *,
+                 vm: pulumi.Input[_builtins.str],
+                 order: pulumi.Input[Optional[_builtins.int]] = None,
+                 shutdown_delay: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]] = None,
+                 start_delay: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]] = None):
+        """
+        ApplianceMember.
+
+        :param pulumi.Input[_builtins.str] vm: UUID of the VM (a xen.Vm's `uuid`).
+        :param pulumi.Input[_builtins.int] order: Start order: lower first (VM.order); default 0. Members stop in the reverse order.
+        :param pulumi.Input[Union[_builtins.float, _builtins.str]] shutdown_delay: How long to wait after shutting this VM down before the next one stops; default 0.
+        :param pulumi.Input[Union[_builtins.float, _builtins.str]] start_delay: How long to wait after starting this VM before the next order starts (seconds or `"30s"`); default 0.
+        """
+        pulumi.set(__self__, "vm", vm)
+        if order is None:
+            order = 0
+        if order is not None:
+            pulumi.set(__self__, "order", order)
+        if shutdown_delay is not None:
+            pulumi.set(__self__, "shutdown_delay", shutdown_delay)
+        if start_delay is not None:
+            pulumi.set(__self__, "start_delay", start_delay)
+
+    @_builtins.property
+    @pulumi.getter
+    def vm(self) -> pulumi.Input[_builtins.str]:
+        """
+        UUID of the VM (a xen.Vm's `uuid`).
+        """
+        return pulumi.get(self, "vm")
+
+    @vm.setter
+    def vm(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "vm", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def order(self) -> pulumi.Input[Optional[_builtins.int]]:
+        """
+        Start order: lower first (VM.order); default 0. Members stop in the reverse order.
+        """
+        return pulumi.get(self, "order")
+
+    @order.setter
+    def order(self, value: pulumi.Input[Optional[_builtins.int]]):
+        pulumi.set(self, "order", value)
+
+    @_builtins.property
+    @pulumi.getter(name="shutdownDelay")
+    def shutdown_delay(self) -> pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]]:
+        """
+        How long to wait after shutting this VM down before the next one stops; default 0.
+        """
+        return pulumi.get(self, "shutdown_delay")
+
+    @shutdown_delay.setter
+    def shutdown_delay(self, value: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]]):
+        pulumi.set(self, "shutdown_delay", value)
+
+    @_builtins.property
+    @pulumi.getter(name="startDelay")
+    def start_delay(self) -> pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]]:
+        """
+        How long to wait after starting this VM before the next order starts (seconds or `"30s"`); default 0.
+        """
+        return pulumi.get(self, "start_delay")
+
+    @start_delay.setter
+    def start_delay(self, value: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]]):
+        pulumi.set(self, "start_delay", value)
+
 
 class PoolHaArgsDict(TypedDict):
     """
@@ -532,5 +631,79 @@ class VmNetworkArgs:
     @name.setter
     def name(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "name", value)
+
+
+class VmProtectArgsDict(TypedDict):
+    """
+    What `protect` guards (each a XenAPI blocked operation).
+    """
+    destroy: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
+    """
+    Block VM.destroy.
+    """
+    migrate: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
+    """
+    Block live migration (VM.pool_migrate, VM.migrate_send).
+    """
+    shutdown: NotRequired[pulumi.Input[Optional[_builtins.bool]]]
+    """
+    Block clean/hard shutdown, reboot and suspend.
+    """
+
+@pulumi.input_type
+class VmProtectArgs:
+    def __init__(__self__, *,
+                 destroy: pulumi.Input[Optional[_builtins.bool]] = None,
+                 migrate: pulumi.Input[Optional[_builtins.bool]] = None,
+                 shutdown: pulumi.Input[Optional[_builtins.bool]] = None):
+        """
+        What `protect` guards (each a XenAPI blocked operation).
+
+        :param pulumi.Input[_builtins.bool] destroy: Block VM.destroy.
+        :param pulumi.Input[_builtins.bool] migrate: Block live migration (VM.pool_migrate, VM.migrate_send).
+        :param pulumi.Input[_builtins.bool] shutdown: Block clean/hard shutdown, reboot and suspend.
+        """
+        if destroy is not None:
+            pulumi.set(__self__, "destroy", destroy)
+        if migrate is not None:
+            pulumi.set(__self__, "migrate", migrate)
+        if shutdown is not None:
+            pulumi.set(__self__, "shutdown", shutdown)
+
+    @_builtins.property
+    @pulumi.getter
+    def destroy(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        Block VM.destroy.
+        """
+        return pulumi.get(self, "destroy")
+
+    @destroy.setter
+    def destroy(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "destroy", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def migrate(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        Block live migration (VM.pool_migrate, VM.migrate_send).
+        """
+        return pulumi.get(self, "migrate")
+
+    @migrate.setter
+    def migrate(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "migrate", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def shutdown(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        Block clean/hard shutdown, reboot and suspend.
+        """
+        return pulumi.get(self, "shutdown")
+
+    @shutdown.setter
+    def shutdown(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "shutdown", value)
 
 

@@ -15,13 +15,95 @@ else:
 from . import _utilities
 
 __all__ = [
+    'ApplianceMember',
     'PoolHa',
     'Timeouts',
     'VmCdrom',
     'VmCloudInit',
     'VmDisk',
     'VmNetwork',
+    'VmProtect',
 ]
+
+@pulumi.output_type
+class ApplianceMember(dict):
+    """
+    ApplianceMember.
+    """
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "shutdownDelay":
+            suggest = "shutdown_delay"
+        elif key == "startDelay":
+            suggest = "start_delay"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in ApplianceMember. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        ApplianceMember.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        ApplianceMember.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 vm: _builtins.str,
+                 order: Optional[_builtins.int] = None,
+                 shutdown_delay: Optional[Any] = None,
+                 start_delay: Optional[Any] = None):
+        """
+        ApplianceMember.
+
+        :param _builtins.str vm: UUID of the VM (a xen.Vm's `uuid`).
+        :param _builtins.int order: Start order: lower first (VM.order); default 0. Members stop in the reverse order.
+        :param Union[_builtins.float, _builtins.str] shutdown_delay: How long to wait after shutting this VM down before the next one stops; default 0.
+        :param Union[_builtins.float, _builtins.str] start_delay: How long to wait after starting this VM before the next order starts (seconds or `"30s"`); default 0.
+        """
+        pulumi.set(__self__, "vm", vm)
+        if order is None:
+            order = 0
+        if order is not None:
+            pulumi.set(__self__, "order", order)
+        if shutdown_delay is not None:
+            pulumi.set(__self__, "shutdown_delay", shutdown_delay)
+        if start_delay is not None:
+            pulumi.set(__self__, "start_delay", start_delay)
+
+    @_builtins.property
+    @pulumi.getter
+    def vm(self) -> _builtins.str:
+        """
+        UUID of the VM (a xen.Vm's `uuid`).
+        """
+        return pulumi.get(self, "vm")
+
+    @_builtins.property
+    @pulumi.getter
+    def order(self) -> Optional[_builtins.int]:
+        """
+        Start order: lower first (VM.order); default 0. Members stop in the reverse order.
+        """
+        return pulumi.get(self, "order")
+
+    @_builtins.property
+    @pulumi.getter(name="shutdownDelay")
+    def shutdown_delay(self) -> Optional[Any]:
+        """
+        How long to wait after shutting this VM down before the next one stops; default 0.
+        """
+        return pulumi.get(self, "shutdown_delay")
+
+    @_builtins.property
+    @pulumi.getter(name="startDelay")
+    def start_delay(self) -> Optional[Any]:
+        """
+        How long to wait after starting this VM before the next order starts (seconds or `"30s"`); default 0.
+        """
+        return pulumi.get(self, "start_delay")
+
 
 @pulumi.output_type
 class PoolHa(dict):
@@ -422,5 +504,53 @@ class VmNetwork(dict):
         The NIC's stable key, written on its VIF; default: the network (`net:<network>`). A NIC kept in the list keeps its VIF and MAC whatever else changes; a named NIC whose network changes is moved (VIF.move), same MAC.
         """
         return pulumi.get(self, "name")
+
+
+@pulumi.output_type
+class VmProtect(dict):
+    """
+    What `protect` guards (each a XenAPI blocked operation).
+    """
+    def __init__(__self__, *,
+                 destroy: Optional[_builtins.bool] = None,
+                 migrate: Optional[_builtins.bool] = None,
+                 shutdown: Optional[_builtins.bool] = None):
+        """
+        What `protect` guards (each a XenAPI blocked operation).
+
+        :param _builtins.bool destroy: Block VM.destroy.
+        :param _builtins.bool migrate: Block live migration (VM.pool_migrate, VM.migrate_send).
+        :param _builtins.bool shutdown: Block clean/hard shutdown, reboot and suspend.
+        """
+        if destroy is not None:
+            pulumi.set(__self__, "destroy", destroy)
+        if migrate is not None:
+            pulumi.set(__self__, "migrate", migrate)
+        if shutdown is not None:
+            pulumi.set(__self__, "shutdown", shutdown)
+
+    @_builtins.property
+    @pulumi.getter
+    def destroy(self) -> Optional[_builtins.bool]:
+        """
+        Block VM.destroy.
+        """
+        return pulumi.get(self, "destroy")
+
+    @_builtins.property
+    @pulumi.getter
+    def migrate(self) -> Optional[_builtins.bool]:
+        """
+        Block live migration (VM.pool_migrate, VM.migrate_send).
+        """
+        return pulumi.get(self, "migrate")
+
+    @_builtins.property
+    @pulumi.getter
+    def shutdown(self) -> Optional[_builtins.bool]:
+        """
+        Block clean/hard shutdown, reboot and suspend.
+        """
+        return pulumi.get(self, "shutdown")
 
 

@@ -35,14 +35,19 @@ class VmArgs:
                  description: pulumi.Input[Optional[_builtins.str]] = None,
                  disks: pulumi.Input[Optional[Sequence[pulumi.Input['VmDiskArgs']]]] = None,
                  firmware: pulumi.Input[Optional[_builtins.str]] = None,
+                 group: pulumi.Input[Optional[_builtins.str]] = None,
                  ha_restart_priority: pulumi.Input[Optional[_builtins.str]] = None,
                  max_memory: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]] = None,
                  max_vcpus: pulumi.Input[Optional[_builtins.int]] = None,
                  networks: pulumi.Input[Optional[Sequence[pulumi.Input['VmNetworkArgs']]]] = None,
                  other_config: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  power_state: pulumi.Input[Optional[_builtins.str]] = None,
+                 protect: pulumi.Input[Optional['VmProtectArgs']] = None,
+                 revert_to: pulumi.Input[Optional[_builtins.str]] = None,
                  secure_boot: pulumi.Input[Optional[_builtins.bool]] = None,
                  shutdown_timeout: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]] = None,
+                 snapshot_before_change: pulumi.Input[Optional[_builtins.bool]] = None,
+                 snapshots_kept: pulumi.Input[Optional[_builtins.int]] = None,
                  source: pulumi.Input[Optional[_builtins.str]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  template: pulumi.Input[Optional[_builtins.str]] = None,
@@ -67,14 +72,19 @@ class VmArgs:
         :param pulumi.Input[_builtins.str] description: The VM's name_description; default empty.
         :param pulumi.Input[Sequence[pulumi.Input['VmDiskArgs']]] disks: The VM's disks, known by `name` (never by position); `disks[0]` is the template's boot disk.
         :param pulumi.Input[_builtins.str] firmware: `bios` or `uefi` (HVM_boot_params firmware); default: the source's. A guest's boot loader is installed for one firmware, so changing it replaces the VM. One of: "bios", "uefi".
+        :param pulumi.Input[_builtins.str] group: A VM group (a xen.VmGroup's nameLabel or uuid) the VM belongs to: with `anti-affinity` the pool keeps members on different hosts when it places them. A preview warns when `affinityHost` puts two members on one host.
         :param pulumi.Input[_builtins.str] ha_restart_priority: HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. One of: "restart", "best-effort", "".
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] max_memory: Static memory maximum; default `memory`. Changing it on a running VM needs a restart (allowRestart).
         :param pulumi.Input[_builtins.int] max_vcpus: VCPUs_max; default `vcpus`. Changing it on a running VM needs a restart (allowRestart).
         :param pulumi.Input[Sequence[pulumi.Input['VmNetworkArgs']]] networks: The VM's NICs, known by `name` (default: their network).
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] other_config: other_config keys the program manages; keys it does not name are left alone and are not drift.
         :param pulumi.Input[_builtins.str] power_state: Desired power state; default `Running`. One of: "Halted", "Paused", "Running", "Suspended".
+        :param pulumi.Input['VmProtectArgs'] protect: Guards written to the VM's blocked_operations, so that nobody destroys, shuts down or migrates it by hand either (Pulumi's own `protect` only guards the stack). `pulumi destroy` of a protected VM fails and says what to change first; a change that needs a restart while `shutdown` is guarded is refused the same way.
+        :param pulumi.Input[_builtins.str] revert_to: UUID of a snapshot of this VM (a xen.Snapshot's uuid) to go back to: a new value is an explicit, previewed VM.revert. The VM keeps its uuid; its disks and configuration become the snapshot's; the other inputs are then applied as usual.
         :param pulumi.Input[_builtins.bool] secure_boot: UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on a running VM needs a restart (allowRestart).
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] shutdown_timeout: How long a clean shutdown may take before it is followed by a hard one (said in the output, never silently); default 3 minutes.
+        :param pulumi.Input[_builtins.bool] snapshot_before_change: Take a snapshot before any restart-level change (default false), keeping the last `snapshotsKept`.
+        :param pulumi.Input[_builtins.int] snapshots_kept: How many automatic snapshots (snapshotBeforeChange) to keep; default 3. The oldest go first.
         :param pulumi.Input[_builtins.str] source: What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] tags: XenAPI tags (a set: their order is not a change).
         :param pulumi.Input[_builtins.str] template: Template name_label or UUID (the same as `source` naming a template). Changing what it names replaces the VM.
@@ -116,6 +126,8 @@ class VmArgs:
             pulumi.set(__self__, "disks", disks)
         if firmware is not None:
             pulumi.set(__self__, "firmware", firmware)
+        if group is not None:
+            pulumi.set(__self__, "group", group)
         if ha_restart_priority is None:
             ha_restart_priority = ''
         if ha_restart_priority is not None:
@@ -132,10 +144,22 @@ class VmArgs:
             power_state = 'Running'
         if power_state is not None:
             pulumi.set(__self__, "power_state", power_state)
+        if protect is not None:
+            pulumi.set(__self__, "protect", protect)
+        if revert_to is not None:
+            pulumi.set(__self__, "revert_to", revert_to)
         if secure_boot is not None:
             pulumi.set(__self__, "secure_boot", secure_boot)
         if shutdown_timeout is not None:
             pulumi.set(__self__, "shutdown_timeout", shutdown_timeout)
+        if snapshot_before_change is None:
+            snapshot_before_change = False
+        if snapshot_before_change is not None:
+            pulumi.set(__self__, "snapshot_before_change", snapshot_before_change)
+        if snapshots_kept is None:
+            snapshots_kept = 3
+        if snapshots_kept is not None:
+            pulumi.set(__self__, "snapshots_kept", snapshots_kept)
         if source is not None:
             pulumi.set(__self__, "source", source)
         if tags is not None:
@@ -322,6 +346,18 @@ class VmArgs:
         pulumi.set(self, "firmware", value)
 
     @_builtins.property
+    @pulumi.getter
+    def group(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        A VM group (a xen.VmGroup's nameLabel or uuid) the VM belongs to: with `anti-affinity` the pool keeps members on different hosts when it places them. A preview warns when `affinityHost` puts two members on one host.
+        """
+        return pulumi.get(self, "group")
+
+    @group.setter
+    def group(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "group", value)
+
+    @_builtins.property
     @pulumi.getter(name="haRestartPriority")
     def ha_restart_priority(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
@@ -394,6 +430,30 @@ class VmArgs:
         pulumi.set(self, "power_state", value)
 
     @_builtins.property
+    @pulumi.getter
+    def protect(self) -> pulumi.Input[Optional['VmProtectArgs']]:
+        """
+        Guards written to the VM's blocked_operations, so that nobody destroys, shuts down or migrates it by hand either (Pulumi's own `protect` only guards the stack). `pulumi destroy` of a protected VM fails and says what to change first; a change that needs a restart while `shutdown` is guarded is refused the same way.
+        """
+        return pulumi.get(self, "protect")
+
+    @protect.setter
+    def protect(self, value: pulumi.Input[Optional['VmProtectArgs']]):
+        pulumi.set(self, "protect", value)
+
+    @_builtins.property
+    @pulumi.getter(name="revertTo")
+    def revert_to(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        UUID of a snapshot of this VM (a xen.Snapshot's uuid) to go back to: a new value is an explicit, previewed VM.revert. The VM keeps its uuid; its disks and configuration become the snapshot's; the other inputs are then applied as usual.
+        """
+        return pulumi.get(self, "revert_to")
+
+    @revert_to.setter
+    def revert_to(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "revert_to", value)
+
+    @_builtins.property
     @pulumi.getter(name="secureBoot")
     def secure_boot(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
@@ -416,6 +476,30 @@ class VmArgs:
     @shutdown_timeout.setter
     def shutdown_timeout(self, value: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]]):
         pulumi.set(self, "shutdown_timeout", value)
+
+    @_builtins.property
+    @pulumi.getter(name="snapshotBeforeChange")
+    def snapshot_before_change(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        Take a snapshot before any restart-level change (default false), keeping the last `snapshotsKept`.
+        """
+        return pulumi.get(self, "snapshot_before_change")
+
+    @snapshot_before_change.setter
+    def snapshot_before_change(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "snapshot_before_change", value)
+
+    @_builtins.property
+    @pulumi.getter(name="snapshotsKept")
+    def snapshots_kept(self) -> pulumi.Input[Optional[_builtins.int]]:
+        """
+        How many automatic snapshots (snapshotBeforeChange) to keep; default 3. The oldest go first.
+        """
+        return pulumi.get(self, "snapshots_kept")
+
+    @snapshots_kept.setter
+    def snapshots_kept(self, value: pulumi.Input[Optional[_builtins.int]]):
+        pulumi.set(self, "snapshots_kept", value)
 
     @_builtins.property
     @pulumi.getter
@@ -519,6 +603,7 @@ class Vm(pulumi.CustomResource):
                  description: pulumi.Input[Optional[_builtins.str]] = None,
                  disks: pulumi.Input[Optional[Sequence[pulumi.Input[Union['VmDiskArgs', 'VmDiskArgsDict']]]]] = None,
                  firmware: pulumi.Input[Optional[_builtins.str]] = None,
+                 group: pulumi.Input[Optional[_builtins.str]] = None,
                  ha_restart_priority: pulumi.Input[Optional[_builtins.str]] = None,
                  max_memory: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]] = None,
                  max_vcpus: pulumi.Input[Optional[_builtins.int]] = None,
@@ -527,8 +612,12 @@ class Vm(pulumi.CustomResource):
                  networks: pulumi.Input[Optional[Sequence[pulumi.Input[Union['VmNetworkArgs', 'VmNetworkArgsDict']]]]] = None,
                  other_config: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  power_state: pulumi.Input[Optional[_builtins.str]] = None,
+                 protect: pulumi.Input[Optional[Union['VmProtectArgs', 'VmProtectArgsDict']]] = None,
+                 revert_to: pulumi.Input[Optional[_builtins.str]] = None,
                  secure_boot: pulumi.Input[Optional[_builtins.bool]] = None,
                  shutdown_timeout: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]] = None,
+                 snapshot_before_change: pulumi.Input[Optional[_builtins.bool]] = None,
+                 snapshots_kept: pulumi.Input[Optional[_builtins.int]] = None,
                  source: pulumi.Input[Optional[_builtins.str]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  template: pulumi.Input[Optional[_builtins.str]] = None,
@@ -554,6 +643,7 @@ class Vm(pulumi.CustomResource):
         :param pulumi.Input[_builtins.str] description: The VM's name_description; default empty.
         :param pulumi.Input[Sequence[pulumi.Input[Union['VmDiskArgs', 'VmDiskArgsDict']]]] disks: The VM's disks, known by `name` (never by position); `disks[0]` is the template's boot disk.
         :param pulumi.Input[_builtins.str] firmware: `bios` or `uefi` (HVM_boot_params firmware); default: the source's. A guest's boot loader is installed for one firmware, so changing it replaces the VM. One of: "bios", "uefi".
+        :param pulumi.Input[_builtins.str] group: A VM group (a xen.VmGroup's nameLabel or uuid) the VM belongs to: with `anti-affinity` the pool keeps members on different hosts when it places them. A preview warns when `affinityHost` puts two members on one host.
         :param pulumi.Input[_builtins.str] ha_restart_priority: HA restart priority: `restart`, `best-effort`, or `""` (not protected); default `""`. One of: "restart", "best-effort", "".
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] max_memory: Static memory maximum; default `memory`. Changing it on a running VM needs a restart (allowRestart).
         :param pulumi.Input[_builtins.int] max_vcpus: VCPUs_max; default `vcpus`. Changing it on a running VM needs a restart (allowRestart).
@@ -562,8 +652,12 @@ class Vm(pulumi.CustomResource):
         :param pulumi.Input[Sequence[pulumi.Input[Union['VmNetworkArgs', 'VmNetworkArgsDict']]]] networks: The VM's NICs, known by `name` (default: their network).
         :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] other_config: other_config keys the program manages; keys it does not name are left alone and are not drift.
         :param pulumi.Input[_builtins.str] power_state: Desired power state; default `Running`. One of: "Halted", "Paused", "Running", "Suspended".
+        :param pulumi.Input[Union['VmProtectArgs', 'VmProtectArgsDict']] protect: Guards written to the VM's blocked_operations, so that nobody destroys, shuts down or migrates it by hand either (Pulumi's own `protect` only guards the stack). `pulumi destroy` of a protected VM fails and says what to change first; a change that needs a restart while `shutdown` is guarded is refused the same way.
+        :param pulumi.Input[_builtins.str] revert_to: UUID of a snapshot of this VM (a xen.Snapshot's uuid) to go back to: a new value is an explicit, previewed VM.revert. The VM keeps its uuid; its disks and configuration become the snapshot's; the other inputs are then applied as usual.
         :param pulumi.Input[_builtins.bool] secure_boot: UEFI Secure Boot (platform:secureboot); needs `firmware: "uefi"` and the pool's UEFI certificates. A change on a running VM needs a restart (allowRestart).
         :param pulumi.Input[Union[_builtins.float, _builtins.str]] shutdown_timeout: How long a clean shutdown may take before it is followed by a hard one (said in the output, never silently); default 3 minutes.
+        :param pulumi.Input[_builtins.bool] snapshot_before_change: Take a snapshot before any restart-level change (default false), keeping the last `snapshotsKept`.
+        :param pulumi.Input[_builtins.int] snapshots_kept: How many automatic snapshots (snapshotBeforeChange) to keep; default 3. The oldest go first.
         :param pulumi.Input[_builtins.str] source: What the VM is made from: a template, an existing halted VM or a snapshot (name_label or UUID; a name is looked for among templates, then snapshots, then VMs). Give this or `template`. Changing it replaces the VM.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] tags: XenAPI tags (a set: their order is not a change).
         :param pulumi.Input[_builtins.str] template: Template name_label or UUID (the same as `source` naming a template). Changing what it names replaces the VM.
@@ -608,6 +702,7 @@ class Vm(pulumi.CustomResource):
                  description: pulumi.Input[Optional[_builtins.str]] = None,
                  disks: pulumi.Input[Optional[Sequence[pulumi.Input[Union['VmDiskArgs', 'VmDiskArgsDict']]]]] = None,
                  firmware: pulumi.Input[Optional[_builtins.str]] = None,
+                 group: pulumi.Input[Optional[_builtins.str]] = None,
                  ha_restart_priority: pulumi.Input[Optional[_builtins.str]] = None,
                  max_memory: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]] = None,
                  max_vcpus: pulumi.Input[Optional[_builtins.int]] = None,
@@ -616,8 +711,12 @@ class Vm(pulumi.CustomResource):
                  networks: pulumi.Input[Optional[Sequence[pulumi.Input[Union['VmNetworkArgs', 'VmNetworkArgsDict']]]]] = None,
                  other_config: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None,
                  power_state: pulumi.Input[Optional[_builtins.str]] = None,
+                 protect: pulumi.Input[Optional[Union['VmProtectArgs', 'VmProtectArgsDict']]] = None,
+                 revert_to: pulumi.Input[Optional[_builtins.str]] = None,
                  secure_boot: pulumi.Input[Optional[_builtins.bool]] = None,
                  shutdown_timeout: pulumi.Input[Optional[Union[_builtins.float, _builtins.str]]] = None,
+                 snapshot_before_change: pulumi.Input[Optional[_builtins.bool]] = None,
+                 snapshots_kept: pulumi.Input[Optional[_builtins.int]] = None,
                  source: pulumi.Input[Optional[_builtins.str]] = None,
                  tags: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  template: pulumi.Input[Optional[_builtins.str]] = None,
@@ -654,6 +753,7 @@ class Vm(pulumi.CustomResource):
             __props__.__dict__["description"] = description
             __props__.__dict__["disks"] = disks
             __props__.__dict__["firmware"] = firmware
+            __props__.__dict__["group"] = group
             if ha_restart_priority is None:
                 ha_restart_priority = ''
             __props__.__dict__["ha_restart_priority"] = ha_restart_priority
@@ -670,8 +770,16 @@ class Vm(pulumi.CustomResource):
             if power_state is None:
                 power_state = 'Running'
             __props__.__dict__["power_state"] = power_state
+            __props__.__dict__["protect"] = protect
+            __props__.__dict__["revert_to"] = revert_to
             __props__.__dict__["secure_boot"] = secure_boot
             __props__.__dict__["shutdown_timeout"] = shutdown_timeout
+            if snapshot_before_change is None:
+                snapshot_before_change = False
+            __props__.__dict__["snapshot_before_change"] = snapshot_before_change
+            if snapshots_kept is None:
+                snapshots_kept = 3
+            __props__.__dict__["snapshots_kept"] = snapshots_kept
             __props__.__dict__["source"] = source
             __props__.__dict__["tags"] = tags
             __props__.__dict__["template"] = template
@@ -691,6 +799,7 @@ class Vm(pulumi.CustomResource):
             __props__.__dict__["domain_type"] = None
             __props__.__dict__["has_cd_drive"] = None
             __props__.__dict__["imported"] = None
+            __props__.__dict__["in_appliance"] = None
             __props__.__dict__["ip_addresses"] = None
             __props__.__dict__["memory_static_min"] = None
             __props__.__dict__["online_resizable"] = None
@@ -735,9 +844,11 @@ class Vm(pulumi.CustomResource):
         __props__.__dict__["disks"] = None
         __props__.__dict__["domain_type"] = None
         __props__.__dict__["firmware"] = None
+        __props__.__dict__["group"] = None
         __props__.__dict__["ha_restart_priority"] = None
         __props__.__dict__["has_cd_drive"] = None
         __props__.__dict__["imported"] = None
+        __props__.__dict__["in_appliance"] = None
         __props__.__dict__["ip_addresses"] = None
         __props__.__dict__["max_memory"] = None
         __props__.__dict__["max_vcpus"] = None
@@ -748,10 +859,14 @@ class Vm(pulumi.CustomResource):
         __props__.__dict__["online_resizable"] = None
         __props__.__dict__["other_config"] = None
         __props__.__dict__["power_state"] = None
+        __props__.__dict__["protect"] = None
         __props__.__dict__["pv_drivers"] = None
         __props__.__dict__["resident_on"] = None
+        __props__.__dict__["revert_to"] = None
         __props__.__dict__["secure_boot"] = None
         __props__.__dict__["shutdown_timeout"] = None
+        __props__.__dict__["snapshot_before_change"] = None
+        __props__.__dict__["snapshots_kept"] = None
         __props__.__dict__["source"] = None
         __props__.__dict__["tags"] = None
         __props__.__dict__["template"] = None
@@ -892,6 +1007,14 @@ class Vm(pulumi.CustomResource):
         return pulumi.get(self, "firmware")
 
     @_builtins.property
+    @pulumi.getter
+    def group(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        A VM group (a xen.VmGroup's nameLabel or uuid) the VM belongs to: with `anti-affinity` the pool keeps members on different hosts when it places them. A preview warns when `affinityHost` puts two members on one host.
+        """
+        return pulumi.get(self, "group")
+
+    @_builtins.property
     @pulumi.getter(name="haRestartPriority")
     def ha_restart_priority(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
@@ -914,6 +1037,14 @@ class Vm(pulumi.CustomResource):
         True when the VM was brought in by `pulumi import`: its template is recorded, never a reason to replace it.
         """
         return pulumi.get(self, "imported")
+
+    @_builtins.property
+    @pulumi.getter(name="inAppliance")
+    def in_appliance(self) -> pulumi.Output[_builtins.bool]:
+        """
+        Whether the VM belongs to an appliance (xen.Appliance), which then starts and stops it.
+        """
+        return pulumi.get(self, "in_appliance")
 
     @_builtins.property
     @pulumi.getter(name="ipAddresses")
@@ -996,6 +1127,14 @@ class Vm(pulumi.CustomResource):
         return pulumi.get(self, "power_state")
 
     @_builtins.property
+    @pulumi.getter
+    def protect(self) -> pulumi.Output[Optional['outputs.VmProtect']]:
+        """
+        Guards written to the VM's blocked_operations, so that nobody destroys, shuts down or migrates it by hand either (Pulumi's own `protect` only guards the stack). `pulumi destroy` of a protected VM fails and says what to change first; a change that needs a restart while `shutdown` is guarded is refused the same way.
+        """
+        return pulumi.get(self, "protect")
+
+    @_builtins.property
     @pulumi.getter(name="pvDrivers")
     def pv_drivers(self) -> pulumi.Output[_builtins.bool]:
         """
@@ -1012,6 +1151,14 @@ class Vm(pulumi.CustomResource):
         return pulumi.get(self, "resident_on")
 
     @_builtins.property
+    @pulumi.getter(name="revertTo")
+    def revert_to(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        UUID of a snapshot of this VM (a xen.Snapshot's uuid) to go back to: a new value is an explicit, previewed VM.revert. The VM keeps its uuid; its disks and configuration become the snapshot's; the other inputs are then applied as usual.
+        """
+        return pulumi.get(self, "revert_to")
+
+    @_builtins.property
     @pulumi.getter(name="secureBoot")
     def secure_boot(self) -> pulumi.Output[Optional[_builtins.bool]]:
         """
@@ -1026,6 +1173,22 @@ class Vm(pulumi.CustomResource):
         How long a clean shutdown may take before it is followed by a hard one (said in the output, never silently); default 3 minutes.
         """
         return pulumi.get(self, "shutdown_timeout")
+
+    @_builtins.property
+    @pulumi.getter(name="snapshotBeforeChange")
+    def snapshot_before_change(self) -> pulumi.Output[Optional[_builtins.bool]]:
+        """
+        Take a snapshot before any restart-level change (default false), keeping the last `snapshotsKept`.
+        """
+        return pulumi.get(self, "snapshot_before_change")
+
+    @_builtins.property
+    @pulumi.getter(name="snapshotsKept")
+    def snapshots_kept(self) -> pulumi.Output[Optional[_builtins.int]]:
+        """
+        How many automatic snapshots (snapshotBeforeChange) to keep; default 3. The oldest go first.
+        """
+        return pulumi.get(self, "snapshots_kept")
 
     @_builtins.property
     @pulumi.getter

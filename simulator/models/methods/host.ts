@@ -1,7 +1,7 @@
 import { XenApiError, fail } from "../../errors";
 import { NULL_REF } from "../../ids";
 import { checkOperation } from "../../rules/gate";
-import { PlacementVm, assertCanBootHere, hostFreeMemory, planPlacements } from "../../rules/placement";
+import { PlacementVm, assertCanBootHere, hostFreeMemory, planEvacuation } from "../../rules/placement";
 import { Ctx, Engine } from "../engine";
 import { assertHaPlanHolds } from "./pool";
 import { Registry, p } from "./registry";
@@ -51,10 +51,10 @@ export function evacuationPlan(
     if (errs.every((x) => x !== null)) failed.set(vm.ref, errs[0]!);
     else packable.push(vm);
   }
-  const plan = planPlacements(packable, targets);
-  for (const [vm, err] of plan.failed)
-    failed.set(vm, err.code === "NO_HOSTS_AVAILABLE" ? fail("HOST_NOT_ENOUGH_FREE_MEMORY", vm) : err);
-  return { placed: plan.placed, failed };
+  // The plan honours anti-affinity groups as far as memory allows (planEvacuation); a VM it leaves out did not fit.
+  const placed = planEvacuation(packable, targets, e.db.count("host", ctx.pool));
+  for (const vm of packable) if (!placed.has(vm.ref)) failed.set(vm.ref, fail("HOST_NOT_ENOUGH_FREE_MEMORY", vm.ref));
+  return { placed, failed };
 }
 
 export function registerHost(reg: Registry): void {

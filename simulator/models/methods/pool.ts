@@ -1,6 +1,14 @@
 import { fail } from "../../errors";
 import { NULL_REF } from "../../ids";
-import { PlacementHost, chooseHost, planPlacements } from "../../rules/placement";
+import { checkOperation } from "../../rules/gate";
+import {
+  PlacementHost,
+  assertCanBootHere,
+  biggestFitDecreasing,
+  chooseHost,
+  hostFreeMemory,
+  planPlacements,
+} from "../../rules/placement";
 import { Engine } from "../engine";
 import { dropJoinerIsoLibrary, isSeededIsoLibrary } from "../iso-library";
 import { seedStandaloneHost } from "../seed";
@@ -93,17 +101,34 @@ export function crashHost(e: Engine, host: string): void {
     );
     const best = victims.filter((v) => e.db.get("VM", v).ha_restart_priority === "best-effort");
     restart.sort((a, b) => rank(a) - rank(b));
-    const tryStart = (vm: string): boolean => {
+    // compute_restart_plan: the protected VMs bin-packed by memory onto the live, enabled hosts
+    // (biggest_fit_decreasing, which knows nothing of VM groups); a complete plan restarts each VM on its planned
+    // host (VM.start_on), an incomplete one falls back to VM.start, whose placement honours anti-affinity.
+    const live = e.poolHosts(pool).filter((x) => x.live && x.enabled);
+    const room = new Map(live.map((x) => [x.ref, hostFreeMemory(x)]));
+    const planned = biggestFitDecreasing(
+      restart.map((vm) => e.placementVm(vm)),
+      live,
+      room,
+    );
+    const complete = planned.size === restart.length;
+    const tryStart = (vm: string, on?: string): boolean => {
       try {
-        const { host: target, memoryFits } = chooseHost(e.placementVm(vm), e.poolHosts(pool, vm));
-        if (!memoryFits) return false;
-        e.bootVm(vm, target.ref, false);
+        if (checkOperation(e.gateView(vm), on ? "start_on" : "start")) return false;
+        let target = on;
+        if (target) assertCanBootHere(e.placementVm(vm), e.placementHost(target, vm));
+        else {
+          const { host: h, memoryFits } = chooseHost(e.placementVm(vm), e.poolHosts(pool, vm));
+          if (!memoryFits) return false;
+          target = h.ref;
+        }
+        e.bootVm(vm, target, false);
         return true;
       } catch {
         return false;
       }
     };
-    const failed = restart.filter((vm) => !tryStart(vm));
+    const failed = restart.filter((vm) => !tryStart(vm, complete ? planned.get(vm) : undefined));
     const stillFailed = failed.filter((vm) => !tryStart(vm));
     for (const vm of stillFailed)
       e.message(

@@ -55,6 +55,7 @@ const CREATE_FIELDS = [
   "hardware_platform_version",
   "has_vendor_device",
   "domain_type",
+  "appliance",
   "order",
   "start_delay",
   "shutdown_delay",
@@ -125,7 +126,7 @@ export function cloneVm(
   ctx: Ctx,
   src: string,
   name: string,
-  opts: { full: boolean; sr?: string; snapshot?: boolean },
+  opts: { full: boolean; sr?: string; snapshot?: boolean; ignoreVdis?: string[] },
 ): string {
   const s = e.db.get("VM", src);
   const fields: Rec = {};
@@ -143,6 +144,7 @@ export function cloneVm(
     memory_overhead: s.memory_overhead,
     ha_always_run: false,
     blocked_operations: {},
+    appliance: NULL_REF,
     order: 0,
     start_delay: 0,
     shutdown_delay: 0,
@@ -155,7 +157,7 @@ export function cloneVm(
   if (opts.snapshot) e.db.set(src, "parent", ref);
   for (const vbd of s.VBDs as string[]) {
     const b = e.db.maybe("VBD", vbd);
-    if (!b) continue;
+    if (!b || opts.ignoreVdis?.includes(b.VDI as string)) continue;
     let vdi = b.VDI as string;
     if (vdi !== NULL_REF && e.db.has(vdi) && b.type !== "CD")
       vdi = copyVdi(e, ctx, vdi, opts.sr ?? (e.db.get("VDI", vdi).SR as string), opts.full);
@@ -181,16 +183,55 @@ export function cloneVm(
   return ref;
 }
 
-/** VM.snapshot / VM.checkpoint: a template-like copy with copy-on-write disks, linked by snapshot_of. */
-function snapshotVm(e: Engine, ctx: Ctx, vm: string, name: string, checkpoint: boolean): string {
+/** The SR a suspend image goes to (xapi choose_suspend_sr): the VM's, the pool's, then its host's. */
+function suspendSr(e: Engine, ctx: Ctx, vm: string): string {
+  const r = e.db.get("VM", vm);
+  const host = e.db.maybe("host", r.resident_on);
+  const sr = [r.suspend_SR, e.poolRecord(ctx.pool).suspend_image_SR, host?.suspend_image_sr].find(
+    (x) => x !== NULL_REF && e.db.has(x, "SR"),
+  );
+  if (!sr) throw fail("VM_NO_SUSPEND_SR", vm);
+  return sr as string;
+}
+
+/** Fields of the VM record kept in a snapshot's metadata, which revert restores (with its uuid, as xapi). */
+const METADATA_FIELDS = [...CREATE_FIELDS, "uuid"];
+
+/**
+ * Gives `to` a copy of `from`'s VM_metrics (xapi_vm_helpers.ml copy_metrics). Guest metrics are not copied: here a
+ * VM that is not running has none.
+ */
+function copyMetrics(e: Engine, from: string, to: string): void {
+  const m = e.db.maybe("VM_metrics", e.db.get("VM", from).metrics);
+  if (!m) return;
+  const t = e.db.get("VM", to);
+  if (e.db.has(t.metrics)) e.db.destroy(t.metrics as string);
+  const { uuid: _uuid, ...fields } = m;
+  e.db.set(to, "metrics", e.create("VM_metrics", e.db.poolOf(to)!, structuredClone(fields)));
+}
+
+/**
+ * VM.snapshot / VM.checkpoint (xapi_vm_snapshot.ml, xapi_vm_clone.ml): a template-like copy with copy-on-write
+ * disks (less `ignore_vdis`), linked by snapshot_of, with a copy of the VM's metrics. A checkpoint of a Running VM
+ * also saves its memory (a Suspended snapshot with a suspend image); of a Suspended one, a copy of its image; of a
+ * Paused one, nothing (Halted, as xapi).
+ */
+function snapshotVm(e: Engine, ctx: Ctx, vm: string, name: string, checkpoint: boolean, ignoreVdis: string[]): string {
   const s = e.db.get("VM", vm);
+  const power = s.power_state as string;
   const now = e.now();
-  const snap = cloneVm(e, ctx, vm, name, { full: false, snapshot: true });
-  e.db.update(snap, { is_a_snapshot: true, snapshot_of: vm, snapshot_time: now });
-  // The VM's own configuration, which revert restores (xapi keeps it in snapshot_metadata).
+  const sr = checkpoint && power === "Running" ? suspendSr(e, ctx, vm) : undefined;
+  const snap = cloneVm(e, ctx, vm, name, { full: false, snapshot: true, ignoreVdis });
+  // copy_vm_record snapshot_info; a checkpoint of a VM that is not Running records none.
+  const info =
+    !checkpoint || power === "Running"
+      ? { "disk-snapshot-type": "crash_consistent", "power-state-at-snapshot": power }
+      : {};
+  e.db.update(snap, { is_a_snapshot: true, snapshot_of: vm, snapshot_time: now, snapshot_info: info });
   const metadata: Rec = {};
-  for (const f of CREATE_FIELDS) metadata[f] = s[f];
+  for (const f of METADATA_FIELDS) metadata[f] = s[f];
   e.db.setHidden(snap, "snapshotMetadata", metadata);
+  copyMetrics(e, vm, snap);
   const byDevice = new Map((s.VBDs as string[]).map((b) => [e.db.get("VBD", b).userdevice, e.db.get("VBD", b).VDI]));
   for (const b of e.db.get("VM", snap).VBDs as string[]) {
     const vbd = e.db.get("VBD", b);
@@ -198,56 +239,121 @@ function snapshotVm(e: Engine, ctx: Ctx, vm: string, name: string, checkpoint: b
     if (vbd.VDI !== NULL_REF && typeof orig === "string" && orig !== NULL_REF && vbd.type !== "CD")
       e.db.update(vbd.VDI as string, { is_a_snapshot: true, snapshot_of: orig, snapshot_time: now });
   }
-  if (checkpoint && (s.power_state === "Running" || s.power_state === "Paused")) {
-    const sr = e.poolRecord(ctx.pool).suspend_image_SR as string;
-    if (!e.db.has(sr, "SR")) throw fail("VM_NO_SUSPEND_SR", vm);
+  if (sr) {
     const vdi = createVdi(e, ctx, sr, {
       name_label: `Suspend image of ${name}`,
       virtual_size: s.memory_static_max,
       type: "suspend",
     });
     e.db.update(snap, { power_state: "Suspended", suspend_VDI: vdi });
+  } else if (checkpoint && power === "Suspended" && e.db.has(s.suspend_VDI, "VDI")) {
+    const sv = s.suspend_VDI as string;
+    e.db.update(snap, {
+      power_state: "Suspended",
+      suspend_VDI: copyVdi(e, ctx, sv, e.db.get("VDI", sv).SR as string, false),
+    });
   }
   return snap;
 }
 
-/** VM.revert: the VM gets the snapshot's configuration and fresh copies of its disks; current disks are dropped. */
+/**
+ * xapi_vm_snapshot.ml create_vm_from_snapshot: the VM a snapshot was taken of is gone, so revert brings it back
+ * from the snapshot's metadata under its old uuid, and its other snapshots point to it again.
+ */
+function vmFromSnapshot(e: Engine, ctx: Ctx, snap: string): string {
+  const sn = e.db.get("VM", snap);
+  const old = sn.snapshot_of as string;
+  const saved = e.hidden(snap).snapshotMetadata as Rec | undefined;
+  const uuid = saved?.uuid;
+  if (!saved || typeof uuid !== "string" || e.db.refs("VM").some((r) => e.db.get("VM", r).uuid === uuid))
+    throw fail("VM_REVERT_FAILED", snap, old);
+  const fields: Rec = {};
+  for (const f of CREATE_FIELDS) fields[f] = structuredClone(saved[f]);
+  const hidden = structuredClone(e.hidden(snap));
+  delete hidden.snapshotMetadata;
+  const vm = newVm(e, ctx.pool, { ...fields, uuid, is_a_template: false }, hidden);
+  for (const [r, v] of e.db.all("VM", ctx.pool)) if (v.snapshot_of === old) e.db.set(r, "snapshot_of", vm);
+  return vm;
+}
+
+/**
+ * VM.revert (xapi_vm_snapshot.ml revert, on a Halted VM: the forwarder hard-shuts it down first). The VM keeps its
+ * uuid and ref. Its disks that the snapshot has a copy of are destroyed and replaced by new clones of the
+ * snapshot's (every snapshot of such a disk then points to its clone); disks added since the snapshot lose their
+ * VBD but stay; CD drives and VIFs become the snapshot's (same media, same MACs). The VM's fields are the
+ * snapshot's metadata but tags, affinity and groups (ha_always_run false); metrics and vTPMs are copies of the
+ * snapshot's; the power state is the snapshot's: Halted, or Suspended with a clone of a checkpoint's memory image.
+ */
 function revertVm(e: Engine, ctx: Ctx, snap: string): void {
   const sn = e.db.get("VM", snap);
-  const vm = sn.snapshot_of as string;
-  if (!e.db.has(vm, "VM")) throw fail("VM_REVERT_FAILED", vm, snap);
-  const cur = e.db.get("VM", vm);
-  if (cur.power_state !== "Halted") {
-    if (e.db.has(cur.suspend_VDI)) e.db.destroy(cur.suspend_VDI as string);
-    e.db.set(vm, "suspend_VDI", NULL_REF);
-    e.haltVm(vm, false);
-  }
-  for (const b of [...(cur.VBDs as string[])]) {
-    const vbd = e.db.get("VBD", b);
-    const vdi = vbd.VDI as string;
-    e.db.destroy(b);
-    if (vbd.type !== "CD" && e.db.has(vdi, "VDI") && (e.db.get("VDI", vdi).VBDs as string[]).length === 0) {
-      releaseVdiSpace(e, vdi);
-      e.db.destroy(vdi);
+  const vm = e.db.has(sn.snapshot_of, "VM") ? (sn.snapshot_of as string) : vmFromSnapshot(e, ctx, snap);
+  try {
+    const cur = e.db.get("VM", vm);
+    const snapDisks = (sn.VBDs as string[])
+      .map((b) => e.db.get("VBD", b))
+      .filter((b) => b.type === "Disk" && e.db.has(b.VDI, "VDI"));
+    const origins = new Set(snapDisks.map((b) => e.db.get("VDI", b.VDI as string).snapshot_of as string));
+    for (const b of [...(cur.VBDs as string[])]) {
+      const vbd = e.db.get("VBD", b);
+      const vdi = vbd.VDI as string;
+      e.db.destroy(b);
+      if (vbd.type === "Disk" && origins.has(vdi) && e.db.has(vdi, "VDI")) {
+        releaseVdiSpace(e, vdi);
+        e.db.destroy(vdi);
+      }
     }
-  }
-  for (const b of sn.VBDs as string[]) {
-    const vbd = e.db.get("VBD", b);
-    let vdi = vbd.VDI as string;
-    if (vdi !== NULL_REF && vbd.type !== "CD") vdi = copyVdi(e, ctx, vdi, e.db.get("VDI", vdi).SR as string, false);
-    createVbd(e, ctx.pool, { ...vbdFields(vbd), VM: vm, VDI: vdi });
-  }
-  // xapi_vm_snapshot.ml revert_vm_fields: the fields at snapshot time except the name, tags and affinity.
-  const saved = (e.hidden(snap).snapshotMetadata as Rec | undefined) ?? sn;
-  const restore: Rec = { ha_always_run: false };
-  for (const f of CREATE_FIELDS)
-    if (!["name_label", "is_a_template", "tags", "affinity", "ha_always_run"].includes(f)) restore[f] = saved[f];
-  e.db.update(vm, { ...restore, parent: snap });
-  destroyVtpms(e, vm);
-  copyVtpms(e, snap, vm);
-  if (sn.power_state === "Suspended" && e.db.has(sn.suspend_VDI)) {
-    const sv = copyVdi(e, ctx, sn.suspend_VDI as string, e.db.get("VDI", sn.suspend_VDI as string).SR as string, true);
-    e.db.update(vm, { power_state: "Suspended", suspend_VDI: sv });
+    if (e.db.has(cur.suspend_VDI, "VDI")) {
+      releaseVdiSpace(e, cur.suspend_VDI as string);
+      e.db.destroy(cur.suspend_VDI as string);
+    }
+    for (const b of sn.VBDs as string[]) {
+      const vbd = e.db.get("VBD", b);
+      let vdi = vbd.VDI as string;
+      if (vbd.type === "Disk" && e.db.has(vdi, "VDI")) {
+        const origin = e.db.get("VDI", vdi).snapshot_of;
+        vdi = copyVdi(e, ctx, vdi, e.db.get("VDI", vdi).SR as string, false);
+        for (const [r, v] of e.db.all("VDI", ctx.pool)) if (v.snapshot_of === origin) e.db.set(r, "snapshot_of", vdi);
+      }
+      createVbd(e, ctx.pool, { ...vbdFields(vbd), VM: vm, VDI: vdi });
+    }
+    for (const v of [...(cur.VIFs as string[])]) e.db.destroy(v);
+    for (const vif of sn.VIFs as string[]) {
+      const v = e.db.get("VIF", vif);
+      e.create("VIF", ctx.pool, {
+        VM: vm,
+        network: v.network,
+        device: v.device,
+        MTU: v.MTU,
+        MAC: v.MAC,
+        MAC_autogenerated: v.MAC_autogenerated,
+        other_config: structuredClone(v.other_config),
+        locking_mode: v.locking_mode,
+        qos_algorithm_type: v.qos_algorithm_type,
+        qos_algorithm_params: structuredClone(v.qos_algorithm_params),
+      });
+    }
+    // revert_vm_fields: everything of the metadata but do_not_copy (uuid, tags, affinity, groups, ...); without
+    // metadata, from the snapshot record itself less its name and template flag (extended_do_not_copy).
+    const metadata = e.hidden(snap).snapshotMetadata as Rec | undefined;
+    const saved = metadata ?? sn;
+    const skip = metadata ? ["uuid", "tags", "affinity"] : ["uuid", "tags", "affinity", "name_label", "is_a_template"];
+    const restore: Rec = {};
+    for (const f of METADATA_FIELDS) if (f in saved && !skip.includes(f)) restore[f] = structuredClone(saved[f]);
+    e.db.update(vm, { ...restore, ha_always_run: false, parent: snap });
+    copyMetrics(e, snap, vm);
+    destroyVtpms(e, vm);
+    copyVtpms(e, snap, vm);
+    const sv = sn.suspend_VDI as string;
+    if (sn.power_state === "Suspended" && e.db.has(sv, "VDI"))
+      e.db.update(vm, {
+        power_state: "Suspended",
+        suspend_VDI: copyVdi(e, ctx, sv, e.db.get("VDI", sv).SR as string, true),
+      });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "SR_BACKEND_FAILURE_44" || code === "SR_BACKEND_FAILURE_109" || code === "VDI_INCOMPATIBLE_TYPE")
+      throw err;
+    throw fail("VM_REVERT_FAILED", snap, vm);
   }
 }
 
@@ -351,6 +457,9 @@ function vmMessage(e: Engine, vmRef: string, name: string): void {
 }
 
 function startOp(e: Engine, ctx: Ctx, vm: string, paused: boolean, op: VmOp, key: string, target?: string) {
+  // xapi_vm.ml start sleeps start_delay with the operation still marked; VM.start_on's forwarder sleeps it again
+  // after Local.VM.start_on (which is that start), so start_on waits twice (message_forwarding.ml).
+  const delay = e.delayMs(e.db.get("VM", vm).start_delay as number) * (op === "start_on" ? 2 : 1);
   return e.vmOp(ctx, vm, op, key, {
     // As xapi: the host is chosen and reserved first, then the host's xapi checks the firmware (planBoot).
     prepare: () => {
@@ -363,10 +472,11 @@ function startOp(e: Engine, ctx: Ctx, vm: string, paused: boolean, op: VmOp, key
       applyBoot(e, vm, planBoot(e, vm));
       e.bootVm(vm, host, paused);
       if (e.db.get("VM", vm).ha_always_run === true) assertHaPlanHolds(e, ctx.pool);
-      vmMessage(e, vm, "VM_STARTED");
       return "";
     },
     abort: () => clearReservation(e, vm),
+    hold: delay,
+    after: () => vmMessage(e, vm, "VM_STARTED"),
   });
 }
 
@@ -486,9 +596,9 @@ export function registerVm(reg: Registry): void {
     "snapshot",
     "vm-power-admin",
     p("vm:ref:VM", "new_name:string", "ignore_vdis:set:ref:VDI=[]"),
-    (e, ctx, [vm, name]) =>
+    (e, ctx, [vm, name, ignore]) =>
       e.vmOp(ctx, vm as string, "snapshot", "VM.snapshot", {
-        apply: () => snapshotVm(e, ctx, vm as string, name as string, false),
+        apply: () => snapshotVm(e, ctx, vm as string, name as string, false, ignore as string[]),
       }),
     "VM",
   );
@@ -498,13 +608,31 @@ export function registerVm(reg: Registry): void {
     p("vm:ref:VM", "new_name:string"),
     (e, ctx, [vm, name]) =>
       e.vmOp(ctx, vm as string, "checkpoint", "VM.checkpoint", {
-        apply: () => snapshotVm(e, ctx, vm as string, name as string, true),
+        apply: () => snapshotVm(e, ctx, vm as string, name as string, true, []),
       }),
     "VM",
   );
-  lifecycle("revert", "vm-power-admin", p("snapshot:ref:VM"), (e, ctx, [snap]) =>
-    e.vmOp(ctx, snap as string, "revert", "VM.revert", { apply: () => (revertVm(e, ctx, snap as string), "") }),
-  );
+  // message_forwarding.ml: the snapshot's `revert` gates first, then the VM's `reverting`; a VM that is not Halted
+  // is hard-shut-down through the API (its own gate, blocked_operations included) before the revert proper.
+  lifecycle("revert", "vm-power-admin", p("snapshot:ref:VM"), async (e, ctx, [snap]) => {
+    const target = () => {
+      const vm = e.db.get("VM", snap as string).snapshot_of as string;
+      return e.db.has(vm, "VM") ? vm : undefined;
+    };
+    e.assertVmOp(snap as string, "revert");
+    const vm = target();
+    if (vm) {
+      e.assertVmOp(vm, "reverting");
+      if (e.db.get("VM", vm).power_state !== "Halted") await halt(e, ctx, vm, "hard_shutdown", "VM.hard_shutdown");
+    }
+    return e.vmOp(ctx, snap as string, "revert", "VM.revert", {
+      prepare: () => {
+        const v = target();
+        if (v) e.assertVmOp(v, "reverting");
+      },
+      apply: () => (revertVm(e, ctx, snap as string), ""),
+    });
+  });
 
   lifecycle("provision", "vm-admin", vm1, (e, ctx, [vm]) =>
     e.vmOp(ctx, vm as string, "provision", "VM.provision", {
@@ -539,27 +667,38 @@ export function registerVm(reg: Registry): void {
       resumeOp(e, ctx, vm as string, paused === true, "resume_on", "VM.resume_on", host as string),
   );
 
-  const halt =
-    (op: "clean_shutdown" | "hard_shutdown") =>
-    (e: Engine, ctx: Ctx, [vm]: unknown[]) =>
-      e.vmOp(ctx, vm as string, op, `VM.${op}`, {
-        apply: () => {
-          const r = e.db.get("VM", vm as string);
-          if (r.power_state === "Suspended") {
-            if (e.db.has(r.suspend_VDI)) e.db.destroy(r.suspend_VDI as string);
-            e.db.set(vm as string, "suspend_VDI", NULL_REF);
-          }
-          e.haltVm(vm as string, true);
-          vmMessage(e, vm as string, "VM_SHUTDOWN");
-          return "";
-        },
-      });
-  lifecycle("clean_shutdown", "vm-operator", vm1, halt("clean_shutdown"));
-  lifecycle("hard_shutdown", "vm-operator", vm1, halt("hard_shutdown"));
-  lifecycle("shutdown", "vm-operator", vm1, (e, ctx, a) => {
-    const view = e.gateView(a[0] as string);
-    const op = checkOperation(view, "clean_shutdown") === null ? "clean_shutdown" : "hard_shutdown";
-    return halt(op)(e, ctx, a);
+  /** A domain's shutdown, then (Running or Paused only) the VM's shutdown_delay, as xapi_vm.ml's shutdowns. */
+  const halt = (e: Engine, ctx: Ctx, vm: string, op: "clean_shutdown" | "hard_shutdown" | "shutdown", key: string) => {
+    const r = e.db.get("VM", vm);
+    const live = r.power_state === "Running" || r.power_state === "Paused";
+    return e.vmOp(ctx, vm, op, key, {
+      apply: () => {
+        const cur = e.db.get("VM", vm);
+        if (cur.power_state === "Suspended") {
+          if (e.db.has(cur.suspend_VDI)) e.db.destroy(cur.suspend_VDI as string);
+          e.db.set(vm, "suspend_VDI", NULL_REF);
+        }
+        e.haltVm(vm, true);
+        return "";
+      },
+      hold: live ? e.delayMs(r.shutdown_delay as number) : 0,
+      after: () => vmMessage(e, vm, "VM_SHUTDOWN"),
+    });
+  };
+  lifecycle("clean_shutdown", "vm-operator", vm1, (e, ctx, [vm]) =>
+    halt(e, ctx, vm as string, "clean_shutdown", "VM.clean_shutdown"),
+  );
+  lifecycle("hard_shutdown", "vm-operator", vm1, (e, ctx, [vm]) =>
+    halt(e, ctx, vm as string, "hard_shutdown", "VM.hard_shutdown"),
+  );
+  // VM.shutdown is its own operation (blocked_operations key `shutdown`): a clean shutdown, or a hard one where the
+  // guest cannot shut down cleanly (xapi_vm.ml shutdown); a suspended VM just loses its suspend image.
+  lifecycle("shutdown", "vm-operator", vm1, (e, ctx, [vm]) => {
+    const view = e.gateView(vm as string);
+    const clean =
+      view.powerState === "Running" &&
+      checkOperation({ ...view, blockedOperations: {}, currentOperations: {} }, "clean_shutdown") === null;
+    return halt(e, ctx, vm as string, "shutdown", clean ? "VM.clean_shutdown" : "VM.hard_shutdown");
   });
   lifecycle("clean_reboot", "vm-operator", vm1, (e, ctx, [vm]) =>
     e.vmOp(ctx, vm as string, "clean_reboot", "VM.clean_reboot", { apply: () => (rebootInPlace(e, vm as string), "") }),
@@ -847,7 +986,13 @@ export function registerVm(reg: Registry): void {
       name: `VM.set_${f}`,
       params: p("self:ref:VM", "value:int"),
       role: "pool-operator",
-      run: (e, ctx, [vm, v]) => (vmRec(e, ctx, vm), e.db.set(vm as string, f, v), ""),
+      async: true,
+      run: (e, ctx, [vm, v]) => {
+        vmRec(e, ctx, vm);
+        if ((v as number) < 0) throw fail("INVALID_VALUE", `${f} must be non-negative`, String(v));
+        e.db.set(vm as string, f, v);
+        return "";
+      },
     });
   reg.add({
     name: "VM.set_name_label",

@@ -65,11 +65,14 @@ test("GetSchema and GetPluginInfo describe the package", async () => {
   const schema = JSON.parse(res.getSchema()) as { name: string; resources: Record<string, unknown> };
   expect(schema.name).toBe("xen");
   expect(Object.keys(schema.resources).sort()).toEqual([
+    "xen:index:Appliance",
     "xen:index:Host",
     "xen:index:Image",
     "xen:index:Pool",
+    "xen:index:Snapshot",
     "xen:index:Template",
     "xen:index:Vm",
+    "xen:index:VmGroup",
   ]);
   const info = await rpc<plugproto.PluginInfo>(client.getPluginInfo, new emptyproto.Empty());
   expect(info.getVersion()).toBe(schemaJson.version);

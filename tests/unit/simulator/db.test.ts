@@ -105,3 +105,30 @@ test("objects are found per pool, and follow a pool move", () => {
   expect(db.refs("VM", "R")).toEqual([]);
   expect(db.refs("VM", "Q")).toEqual(["OpaqueRef:vm"]);
 });
+
+test("VM.groups and VM_group.VMs are two sides of one link: set, destroy of either side", () => {
+  const { db } = setup();
+  db.tx(() => {
+    db.create("VM_group", "P", "OpaqueRef:g1", { ...defaultRecord("VM_group"), uuid: "u-g1" });
+    db.create("VM_group", "P", "OpaqueRef:g2", { ...defaultRecord("VM_group"), uuid: "u-g2" });
+    db.create("VM", "P", "OpaqueRef:vm2", { ...defaultRecord("VM"), uuid: "u-vm2", groups: ["OpaqueRef:g1"] });
+  });
+  expect(db.get("VM_group", "OpaqueRef:g1").VMs).toEqual(["OpaqueRef:vm2"]);
+  db.tx(() => db.set("OpaqueRef:vm", "groups", ["OpaqueRef:g1"]));
+  expect(db.get("VM_group", "OpaqueRef:g1").VMs).toEqual(["OpaqueRef:vm2", "OpaqueRef:vm"]);
+  db.tx(() => db.set("OpaqueRef:vm", "groups", ["OpaqueRef:g2"]));
+  expect(db.get("VM_group", "OpaqueRef:g1").VMs).toEqual(["OpaqueRef:vm2"]);
+  expect(db.get("VM_group", "OpaqueRef:g2").VMs).toEqual(["OpaqueRef:vm"]);
+  db.tx(() => db.destroy("OpaqueRef:vm"));
+  expect(db.get("VM_group", "OpaqueRef:g2").VMs).toEqual([]);
+  db.tx(() => db.destroy("OpaqueRef:g1"));
+  expect(db.get("VM", "OpaqueRef:vm2").groups).toEqual([]);
+  // A rolled-back change leaves both sides as they were.
+  expect(() =>
+    db.tx(() => {
+      db.set("OpaqueRef:vm2", "groups", ["OpaqueRef:g2"]);
+      throw new Error("boom");
+    }),
+  ).toThrow("boom");
+  expect(db.get("VM_group", "OpaqueRef:g2").VMs).toEqual([]);
+});

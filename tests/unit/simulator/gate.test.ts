@@ -1,4 +1,12 @@
-import { GateVm, VmOp, allowedOperations, checkOperation } from "../../../simulator/rules/gate";
+import {
+  ApplianceView,
+  GateVm,
+  VmOp,
+  allowedOperations,
+  applianceAllowedOperations,
+  applianceGateFailure,
+  checkOperation,
+} from "../../../simulator/rules/gate";
 
 const VM = "OpaqueRef:vm";
 function vm(over: Partial<GateVm> = {}): GateVm {
@@ -154,6 +162,36 @@ const cases: { name: string; vm: Partial<GateVm>; op: VmOp; expected: string[] |
     op: "suspend",
     expected: ["VM_NON_SUSPENDABLE", VM, "PCI"],
   },
+  {
+    name: "a blocked operation is refused before its power state is looked at",
+    vm: { powerState: "Running", blockedOperations: { destroy: "keep" } },
+    op: "destroy",
+    expected: ["OPERATION_BLOCKED", VM, "keep"],
+  },
+  {
+    name: "VM.shutdown's own operation: paused, suspended or running",
+    vm: {},
+    op: "shutdown",
+    expected: ["VM_BAD_POWER_STATE", VM, "paused, suspended, running", "halted"],
+  },
+  {
+    name: "shutdown is blocked by its own key only",
+    vm: { powerState: "Running", blockedOperations: { clean_shutdown: "x", hard_shutdown: "y" } },
+    op: "shutdown",
+    expected: null,
+  },
+  {
+    name: "the reverted VM, in any power state",
+    vm: { powerState: "Running" },
+    op: "reverting",
+    expected: null,
+  },
+  {
+    name: "an appliance's member cannot become a template",
+    vm: { appliance: "OpaqueRef:app" },
+    op: "make_into_template",
+    expected: ["VM_IS_PART_OF_AN_APPLIANCE", VM, "OpaqueRef:app"],
+  },
 ];
 
 describe("VM operation gate (check_operation_error order)", () => {
@@ -227,5 +265,36 @@ describe("allowed_operations", () => {
         "metadata_export",
       ].sort(),
     );
+  });
+});
+
+describe("VM_appliance gate (xapi_vm_appliance_lifecycle.ml)", () => {
+  const app = (powerStates: ApplianceView["powerStates"], currentOperations = {}): ApplianceView => ({
+    ref: "OpaqueRef:app",
+    powerStates,
+    currentOperations,
+  });
+  test.each([
+    { name: "no VMs", a: app([]), ops: [] },
+    { name: "all halted", a: app(["Halted", "Halted"]), ops: ["start"] },
+    { name: "all running", a: app(["Running"]), ops: ["clean_shutdown", "hard_shutdown", "shutdown"] },
+    { name: "paused and halted", a: app(["Paused", "Halted"]), ops: ["start", "hard_shutdown", "shutdown"] },
+    { name: "busy", a: app(["Halted"], { "OpaqueRef:t": "start" }), ops: [] },
+  ])("allowed_operations: $name", ({ a, ops }) => {
+    expect(applianceAllowedOperations(a)).toEqual(ops);
+  });
+  test("errors name the reason", () => {
+    expect(applianceGateFailure(app([]), "start")).toEqual(["OPERATION_NOT_ALLOWED", "Appliance has no VMs."]);
+    expect(applianceGateFailure(app(["Running"]), "start")).toEqual([
+      "OPERATION_NOT_ALLOWED",
+      "There are no halted VMs in this appliance.",
+    ]);
+    expect(applianceGateFailure(app(["Halted"], { "OpaqueRef:t": "clean_shutdown" }), "start")).toEqual([
+      "OTHER_OPERATION_IN_PROGRESS",
+      "VM_appliance",
+      "OpaqueRef:app",
+      "clean_shutdown",
+      "OpaqueRef:t",
+    ]);
   });
 });

@@ -4,9 +4,12 @@ import {
   PlacementHost,
   PlacementVm,
   assertCanBootHere,
+  biggestFitDecreasing,
   chooseHost,
   hostFreeMemory,
+  planEvacuation,
   planPlacements,
+  rankHosts,
 } from "../../../simulator/rules/placement";
 
 const GiB = 1024 * MiB;
@@ -155,6 +158,71 @@ describe("planPlacements (evacuation/HA bin-packing)", () => {
       [host("a")],
     );
     expect(failed.get("OpaqueRef:vm")!.toArray()).toEqual(["HOST_NOT_ENOUGH_FREE_MEMORY", "OpaqueRef:vm"]);
+  });
+});
+
+describe("anti-affinity (xapi_vm_helpers.ml rank_hosts_by_placement, xapi_ha_vm_failover.ml)", () => {
+  const member = (ref: string, counts: Record<string, number>, over: Partial<PlacementVm> = {}) =>
+    vm({ ref: `OpaqueRef:${ref}`, domainType: "pv", antiAffinity: { group: "OpaqueRef:g", counts }, ...over });
+  const names = (tiers: PlacementHost[][]) => tiers.map((t) => t.map((h) => h.name));
+
+  test("tiers: the affinity host, then by how few of the group each host runs", () => {
+    const hs = [host("a"), host("b"), host("c"), host("d")];
+    const counts = { "OpaqueRef:a": 2, "OpaqueRef:b": 1, "OpaqueRef:d": 1 };
+    expect(names(rankHosts(member("v", counts), hs))).toEqual([["c"], ["b", "d"], ["a"]]);
+    expect(names(rankHosts(member("v", counts, { affinity: "OpaqueRef:a" }), hs))).toEqual([["a"], ["c"], ["b", "d"]]);
+    expect(names(rankHosts(vm(), hs))).toEqual([["a", "b", "c", "d"]]);
+  });
+  test("start: the least loaded tier that has room wins over free memory, else the next tier", () => {
+    const hs = [host("big", { memoryTotal: 64 * GiB }), host("small", { memoryTotal: 8 * GiB })];
+    expect(chooseHost(member("v", { "OpaqueRef:big": 1 }), hs).host.name).toBe("small");
+    const full = [host("big", { memoryTotal: 64 * GiB }), host("small", { memoryTotal: 2 * GiB })];
+    expect(chooseHost(member("v", { "OpaqueRef:big": 1 }), full)).toMatchObject({
+      host: { name: "big" },
+      memoryFits: true,
+    });
+  });
+  test("biggest fit decreasing: the biggest VM first, each on the host with the most room", () => {
+    const hs = [host("a", { memoryTotal: 16 * GiB }), host("b", { memoryTotal: 12 * GiB })];
+    const sized = (ref: string, gib: number) =>
+      vm({
+        ref: `OpaqueRef:${ref}`,
+        domainType: "pv",
+        dynamicMin: gib * GiB,
+        dynamicMax: gib * GiB,
+        staticMax: gib * GiB,
+      });
+    const room = new Map(hs.map((h) => [h.ref, hostFreeMemory(h)]));
+    const plan = biggestFitDecreasing([sized("s", 2), sized("l", 10), sized("m", 6), sized("x", 20)], hs, room);
+    expect(Object.fromEntries(plan)).toEqual({
+      "OpaqueRef:l": "OpaqueRef:a",
+      "OpaqueRef:m": "OpaqueRef:b",
+      "OpaqueRef:s": "OpaqueRef:a",
+    });
+    expect(room.get("OpaqueRef:a")).toBe(4 * GiB);
+  });
+  test("evacuation: spread evenly where memory allows, otherwise no breach, otherwise bin-packing", () => {
+    const hs = [host("a", { memoryTotal: 32 * GiB }), host("b", { memoryTotal: 8 * GiB })];
+    // Two members leave a third host; a already runs one of the group.
+    const two = [member("v1", { "OpaqueRef:a": 1 }), member("v2", { "OpaqueRef:a": 1 })];
+    expect(Object.fromEntries(planEvacuation(two, hs, 3))).toEqual({
+      "OpaqueRef:v1": "OpaqueRef:b",
+      "OpaqueRef:v2": "OpaqueRef:b",
+    });
+    // b has room for one only: the next least loaded host that fits takes the other.
+    const tight = [host("a", { memoryTotal: 32 * GiB }), host("b", { memoryTotal: 5 * GiB })];
+    expect(Object.fromEntries(planEvacuation(two, tight, 3))).toEqual({
+      "OpaqueRef:v1": "OpaqueRef:b",
+      "OpaqueRef:v2": "OpaqueRef:a",
+    });
+    // Fewer than 3 hosts in the pool: memory alone decides.
+    expect(Object.fromEntries(planEvacuation(two, hs, 2))).toEqual({
+      "OpaqueRef:v1": "OpaqueRef:a",
+      "OpaqueRef:v2": "OpaqueRef:a",
+    });
+    // A VM nothing can take is left out.
+    const huge = member("v3", {}, { dynamicMin: 40 * GiB, dynamicMax: 40 * GiB, staticMax: 40 * GiB });
+    expect(planEvacuation([huge], hs, 3).has("OpaqueRef:v3")).toBe(false);
   });
 });
 
