@@ -427,7 +427,16 @@ function planKnown(old: VmState, given: VmInputs, context: PlanContext): VmPlan 
     levels.push("power");
     reasons.push(`powerState ${old.powerState} -> ${news.powerState}`);
   }
-  const all = [...protection.first, ...power, ...ordered, ...after];
+  // Guards lifted in this update go before a revert (VM.revert shuts the VM down first); added ones come after.
+  const lifted: VmStep[] = [];
+  if (protection.first.length > 0)
+    for (const [i, st] of ordered.entries())
+      if (st.kind === "setBlockedOps" && st.remove.length > 0) {
+        lifted.push({ kind: "setBlockedOps", add: [], remove: st.remove });
+        ordered[i] = { ...st, remove: [] };
+      }
+  const rest = ordered.filter((st) => st.kind !== "setBlockedOps" || st.add.length + st.remove.length > 0);
+  const all = [...lifted, ...protection.first, ...power, ...rest, ...after];
   const shutdownOps = new Set(["clean_shutdown", "hard_shutdown", "suspend"]);
   const blocked = protectionBlock(news.protect, {
     // VM.revert shuts a running VM down (hard) first.

@@ -404,3 +404,35 @@ describe("examples/provisioning: cloud-init, an ISO install, UEFI, a full copy a
     expect([...(await guests(t.xen)).values()]).toHaveLength(0);
   });
 });
+
+describe("examples/placement: a group across the pool, an appliance, a protected database and its snapshot", () => {
+  let t: Target;
+  beforeAll(async () => {
+    t = await target("placement");
+  });
+  afterAll(() => release(t));
+
+  test("web VMs on three hosts; the database refuses VM.destroy by hand, reverts to its snapshot, and is released for destroy", async () => {
+    const stack = await t.env.openStack(example("placement"));
+    const up = await timed("placement up", () => t.env.up(stack));
+    expect(up.summary.resourceChanges).toEqual({ create: 10 });
+    expect(new Set(up.outputs.webHosts!.value as string[]).size).toBe(3);
+    const dbUuid = up.outputs.dbUuid!.value as string;
+    const dbRef = await t.xen.getByUuid("VM", dbUuid);
+    await expect(t.xen.call("VM.destroy", [dbRef])).rejects.toMatchObject({ code: "OPERATION_BLOCKED" });
+    await timed("placement preview", () => t.env.preview(stack, { expectNoChanges: true }));
+
+    await stack.setConfig("revertDbTo", { value: up.outputs.snapshotUuid!.value as string });
+    const reverted = await timed("placement up (revert)", () => t.env.up(stack));
+    expect(reverted.summary.resourceChanges).toMatchObject({ update: 1 });
+    expect(reverted.outputs.dbUuid!.value).toBe(dbUuid);
+    expect((await vmByUuid(t.xen, dbUuid)).power_state).toBe("Running");
+    await timed("placement preview (after revert)", () => t.env.preview(stack, { expectNoChanges: true }));
+
+    await expect(t.env.destroy(stack)).rejects.toThrow(/protected/);
+    await stack.setConfig("protectDb", { value: "false" });
+    await timed("placement up (unprotect)", () => t.env.up(stack));
+    await timed("placement destroy", () => t.env.destroy(stack));
+    expect([...(await guests(t.xen)).values()]).toHaveLength(0);
+  });
+});

@@ -152,9 +152,10 @@ async function reconcile(
     await run.xen.VDI.add_to_other_config(vdi, OWNER_KEY, news.ownershipKey!).catch(() => undefined);
   let plan = planVm(actual, { ...news, allowRestart }, { creating });
   if (plan.blocked) throw new ProviderError(plan.blocked, { path: news.nameLabel, code: "BLOCKED" });
-  if (plan.steps[0]?.kind === "revert") {
+  const revertAt = plan.steps.findIndex((st) => st.kind === "revert");
+  if (revertAt >= 0) {
     // The revert changes what the rest is planned from: the VM as the snapshot left it.
-    await execute({ client, inventory, deadline, ref, news }, [plan.steps[0]]);
+    await execute({ client, inventory, deadline, ref, news }, plan.steps.slice(0, revertAt + 1));
     const reverted = await outputs(conn, ref, news);
     plan = planVm({ ...reverted, revertTo: news.revertTo }, { ...news, allowRestart });
     if (plan.blocked) throw new ProviderError(plan.blocked, { path: news.nameLabel, code: "BLOCKED" });

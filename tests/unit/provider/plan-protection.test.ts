@@ -66,6 +66,18 @@ describe("protection in the VM plan", () => {
     expect(halted.steps[0]).toEqual({ kind: "revert", snapshot: "s1" });
   });
 
+  test("a guard lifted with a revert is lifted before it", () => {
+    const old = { ...EXAMPLE_STATE, protect: { destroy: true, shutdown: true, migrate: false } };
+    const plan = planVm(old, { ...EXAMPLE_INPUTS, revertTo: "s1", protect: { destroy: true, shutdown: false } });
+    expect(plan.blocked).toBeUndefined();
+    expect(plan.steps[0]).toMatchObject({
+      kind: "setBlockedOps",
+      add: [],
+      remove: expect.arrayContaining(["hard_shutdown"]),
+    });
+    expect(plan.steps[1]).toEqual({ kind: "revert", snapshot: "s1" });
+  });
+
   test("a live migration under protect.migrate is refused", () => {
     const plan = planVm(EXAMPLE_STATE, { ...EXAMPLE_INPUTS, affinityHost: "xen-02", protect: { migrate: true } });
     expect(plan.blocked).toMatch(/protect\.migrate is set/);
