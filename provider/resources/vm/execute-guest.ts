@@ -7,9 +7,9 @@ import type { GuestStep } from "../../plan/guest";
 import { cloudInitDigest } from "../../plan/guest";
 import { CONFIG_DRIVE_KEY } from "../../plan/devices";
 import { configDriveImage, hostnameOf } from "../../media/config-drive";
-import { OWNER_KEY, map, refs, resolveRef, say, str, type Rec } from "../common";
+import { OWNER_KEY, map, refs, resolveRef, say, type Rec } from "../common";
 import { ProviderError } from "../errors";
-import { defaultSr, type Run } from "./execute";
+import { defaultSr, freeDevice, type Run } from "./execute";
 import { cdVbds } from "./observe";
 
 /** XenServer puts the CD drive at userdevice 3 (after the first three disks) when it is free. */
@@ -68,15 +68,6 @@ async function resolveIso(r: Run, iso: string): Promise<string> {
   );
 }
 
-async function freeUserdevice(r: Run, vm: Rec, preferred?: string): Promise<string> {
-  const used = new Set<string>();
-  for (const vbd of refs(vm, "VBDs")) used.add(str(await r.read("VBD", vbd), "userdevice"));
-  if (preferred !== undefined && !used.has(preferred)) return preferred;
-  let n = 0;
-  while (used.has(String(n))) n++;
-  return String(n);
-}
-
 async function setCdrom(r: Run, iso: string): Promise<void> {
   const { xen, ref } = r;
   const vm = await r.read("VM", ref);
@@ -87,7 +78,7 @@ async function setCdrom(r: Run, iso: string): Promise<void> {
     await xen.VBD.create({
       VM: ref,
       VDI: vdi,
-      userdevice: await freeUserdevice(r, vm, CD_USERDEVICE),
+      userdevice: await freeDevice(r, vm, "VBD", CD_USERDEVICE),
       bootable: true,
       mode: "RO",
       type: "CD",
@@ -140,7 +131,7 @@ async function writeConfigDrive(r: Run): Promise<void> {
   await xen.VBD.create({
     VM: ref,
     VDI: vdi,
-    userdevice: await freeUserdevice(r, vm),
+    userdevice: await freeDevice(r, vm, "VBD"),
     bootable: false,
     mode: "RO",
     type: "CD",

@@ -240,11 +240,15 @@ function nicIndex(r: Run, key: string): number {
   return nicKeys(r.news.networks).indexOf(key);
 }
 
-/** The lowest device number the VM's VBDs (userdevice) or VIFs (device) do not use yet. */
-async function freeDevice(r: Run, vm: Rec, cls: "VBD" | "VIF"): Promise<string> {
+/**
+ * A device number the VM's VBDs (userdevice) or VIFs (device) do not use yet: `preferred` when it is free, else
+ * the lowest.
+ */
+export async function freeDevice(r: Run, vm: Rec, cls: "VBD" | "VIF", preferred?: string): Promise<string> {
   const used: string[] = [];
   for (const ref of refs(vm, `${cls}s`))
     used.push(str(await r.read(cls, ref), cls === "VBD" ? "userdevice" : "device"));
+  if (preferred !== undefined && !used.includes(preferred)) return preferred;
   let n = 0;
   while (used.includes(String(n))) n++;
   return String(n);
